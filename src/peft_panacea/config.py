@@ -1,0 +1,116 @@
+"""``PanaceaConfig``: the hyper-parameters of a Panacea SVD-LoRA adapter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from peft.config import PeftConfig
+
+from ._peft_type import PANACEA
+from .preference import validate_preference
+
+
+@dataclass
+class PanaceaConfig(PeftConfig):
+    """Configuration of a Panacea adapter (arXiv 2402.02030).
+
+    Every adapted weight becomes ``W0 + c * U diag(sigma_1..sigma_r, s*lambda_1..s*lambda_m) V^T`` with ``c =
+    lora_alpha / r``: ``r`` learned singular values, one learned scale ``s`` per layer, and the user's preference
+    vector ``lambda`` (``pref_dim`` weights on the simplex) as the last ``m`` singular values.
+
+    Args:
+        r: Number k of learned, preference-agnostic singular values.
+        pref_dim: Number m >= 2 of objectives, i.e. the length of the preference vector.
+        preference_names: Optional unique names of the m objectives, in order; enables dict preferences.
+        lora_alpha: Scaling numerator; the update is multiplied by ``lora_alpha / r``. The default 512 with r=8 is
+            the paper's multiplier of 64, which suits the small N(0, 0.02) initialisation of U and V.
+        lora_dropout: Dropout on the adapter input.
+        target_modules: Module names (suffix match), a regex, or ``"all-linear"``. ``None`` picks all attention and
+            MLP projections for known architectures and ``"all-linear"`` otherwise.
+        exclude_modules: Module names or regex to skip.
+        layers_to_transform: Layer indices to adapt (with ``layers_pattern`` when needed).
+        layers_pattern: Name of the layer list, e.g. ``"layers"`` or ``"h"``.
+        modules_to_save: Extra modules trained in full and saved with the adapter.
+        fan_in_fan_out: True for weights stored (in, out), e.g. GPT-2's ``Conv1D``; set automatically.
+        init_preference: Preference used until ``set_preference`` is called; default uniform.
+        orth_reg_weight: Weight of the orthogonality penalty on U and V (0 disables it).
+        bias: Only ``"none"`` is supported.
+    """
+
+    r: int = field(default=8, metadata={"help": "Number of learned singular values (k)."})
+    pref_dim: Optional[int] = field(default=None, metadata={"help": "Number of objectives m (>= 2). Required."})
+    preference_names: Optional[list[str]] = field(default=None, metadata={"help": "Names of the m objectives."})
+    lora_alpha: float = field(default=512, metadata={"help": "Scaling numerator: c = lora_alpha / r."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter input."})
+    target_modules: Optional[Union[list[str], str]] = field(
+        default=None, metadata={"help": "Module names or regex to adapt, or 'all-linear'."}
+    )
+    exclude_modules: Optional[Union[list[str], str]] = field(
+        default=None, metadata={"help": "Module names or regex to exclude."}
+    )
+    layers_to_transform: Optional[Union[list[int], int]] = field(
+        default=None, metadata={"help": "Layer indices to adapt."}
+    )
+    layers_pattern: Optional[Union[list[str], str]] = field(
+        default=None, metadata={"help": "Layer list name used with layers_to_transform."}
+    )
+    modules_to_save: Optional[list[str]] = field(
+        default=None, metadata={"help": "Modules besides the adapter layers to train and save."}
+    )
+    fan_in_fan_out: bool = field(default=False, metadata={"help": "True for (in, out) weights such as Conv1D."})
+    init_preference: Optional[list[float]] = field(
+        default=None, metadata={"help": "Initial preference; default uniform."}
+    )
+    orth_reg_weight: float = field(default=0.0, metadata={"help": "Weight of the orthogonality penalty."})
+    bias: str = field(default="none", metadata={"help": "Bias handling; only 'none'."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.peft_type = PANACEA
+        self._check()
+        if isinstance(self.target_modules, (list, tuple)):
+            self.target_modules = set(self.target_modules)
+        if isinstance(self.exclude_modules, (list, tuple)):
+            self.exclude_modules = set(self.exclude_modules)
+        if self.init_preference is None:
+            self.init_preference = [1.0 / self.pref_dim] * self.pref_dim
+        else:
+            pref = validate_preference(self.init_preference, self.pref_dim, self.preference_names)
+            if pref.dim() != 1:
+                raise ValueError("`init_preference` must be a single vector of length pref_dim, not a batch.")
+            self.init_preference = [float(v) for v in self.init_preference]
+
+    def _check(self) -> None:
+        if self.pref_dim is None:
+            raise ValueError("`pref_dim` is required: the number of objectives (>= 2), e.g. PanaceaConfig(pref_dim=2).")
+        if isinstance(self.pref_dim, bool) or not isinstance(self.pref_dim, int) or self.pref_dim < 2:
+            raise ValueError(f"`pref_dim` must be an integer >= 2 (number of objectives), got {self.pref_dim!r}.")
+        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
+            raise ValueError(f"`r` must be a positive integer (learned singular values), got {self.r!r}.")
+        if not self.lora_alpha > 0:
+            raise ValueError(f"`lora_alpha` must be > 0, got {self.lora_alpha!r}.")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"`lora_dropout` must be in [0, 1), got {self.lora_dropout!r}.")
+        if not self.orth_reg_weight >= 0:
+            raise ValueError(f"`orth_reg_weight` must be >= 0, got {self.orth_reg_weight!r}.")
+        if self.bias != "none":
+            raise ValueError(f"Panacea supports only bias='none', got {self.bias!r}.")
+        if self.preference_names is not None:
+            names = list(self.preference_names)
+            if len(names) != self.pref_dim:
+                raise ValueError(
+                    f"`preference_names` has {len(names)} names but pref_dim={self.pref_dim}; give one name per objective."
+                )
+            if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+                raise ValueError(f"`preference_names` must be unique non-empty strings, got {names}.")
+            self.preference_names = names
+        if self.layers_pattern and self.layers_to_transform is None:
+            raise ValueError("`layers_pattern` is only used together with `layers_to_transform`.")
+        if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
+            raise ValueError("`layers_to_transform` cannot be combined with a regex `target_modules`; use a list.")
+
+    @property
+    def objective_names(self) -> list[str]:
+        """Names of the objectives, generic when ``preference_names`` is not set."""
+        return list(self.preference_names) if self.preference_names else [f"objective_{i}" for i in range(self.pref_dim)]

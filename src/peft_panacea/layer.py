@@ -1,0 +1,205 @@
+"""Panacea SVD-LoRA layers: ``y = W0 x + c * U diag(sigma, s * lambda) V^T x``."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from peft.tuners.tuners_utils import BaseTunerLayer, _get_in_out_features, check_adapters_to_merge
+from peft.utils.other import transpose
+
+from .preference import PreferenceState
+
+
+class PreferenceDiagonal(nn.Module):
+    """The diagonal ``(sigma_1..sigma_r, s*lambda_1..s*lambda_m)``.
+
+    ``weight`` holds the r learned singular values and ``pref_scale`` the learned scalar s. Kept as a leaf module
+    with a ``.weight`` (not a ParameterDict entry) so that TRL's ``.default.`` -> ``.ref.`` adapter copy and PEFT's
+    FSDP auto-wrap policy see it like a LoRA weight.
+    """
+
+    def __init__(self, r: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(r))
+        self.pref_scale = nn.Parameter(torch.zeros(1))
+
+    def forward(self, pref: torch.Tensor) -> torch.Tensor:
+        """Return the diagonal for ``pref`` of shape (m,) or (batch, m), as (r+m,) or (batch, r+m)."""
+        sigma = self.weight.expand(*pref.shape[:-1], self.weight.shape[0])
+        return torch.cat([sigma, self.pref_scale * pref], dim=-1)
+
+
+class PanaceaLayer(BaseTunerLayer):
+    """Adapter bookkeeping shared by Panacea layer types (one entry per adapter name in each dict)."""
+
+    adapter_layer_names = ("panacea_A", "panacea_B", "panacea_E")
+    other_param_names = ("r", "pref_dim", "scaling", "panacea_dropout", "panacea_pref")
+
+    def __init__(self, base_layer: nn.Module, **kwargs: Any) -> None:
+        self.base_layer = base_layer
+        self.r: dict[str, int] = {}
+        self.pref_dim: dict[str, int] = {}
+        self.scaling: dict[str, float] = {}
+        self.panacea_A = nn.ModuleDict({})
+        self.panacea_B = nn.ModuleDict({})
+        self.panacea_E = nn.ModuleDict({})
+        self.panacea_dropout = nn.ModuleDict({})
+        self.panacea_pref: dict[str, PreferenceState] = {}
+        self._merged_prefs: dict[str, torch.Tensor] = {}
+        self._disable_adapters = False
+        self.merged_adapters: list[str] = []
+        self.kwargs = kwargs
+        in_features, out_features = _get_in_out_features(self.get_base_layer())
+        if in_features is None:
+            raise TypeError(f"Panacea cannot adapt {type(self.get_base_layer()).__name__}: no in/out features.")
+        self.in_features, self.out_features = in_features, out_features
+
+    def update_layer(
+        self,
+        adapter_name: str,
+        r: int,
+        lora_alpha: float,
+        lora_dropout: float,
+        preference_state: PreferenceState,
+        inference_mode: bool = False,
+    ) -> None:
+        """Create the weights of ``adapter_name``: U, V ~ N(0, 0.02) and sigma = s = 0, so the update starts at 0."""
+        m = preference_state.pref_dim
+        self.r[adapter_name] = r
+        self.pref_dim[adapter_name] = m
+        self.scaling[adapter_name] = lora_alpha / r
+        self.panacea_dropout[adapter_name] = nn.Dropout(p=lora_dropout) if lora_dropout > 0 else nn.Identity()
+        self.panacea_A[adapter_name] = nn.Linear(self.in_features, r + m, bias=False)
+        self.panacea_B[adapter_name] = nn.Linear(r + m, self.out_features, bias=False)
+        self.panacea_E[adapter_name] = PreferenceDiagonal(r)
+        self.panacea_pref[adapter_name] = preference_state
+        self.reset_panacea_parameters(adapter_name)
+        self._move_adapter_to_device_of_base_layer(adapter_name)
+        self.set_adapter(self.active_adapters, inference_mode=inference_mode)
+
+    @torch.no_grad()
+    def reset_panacea_parameters(self, adapter_name: str) -> None:
+        nn.init.normal_(self.panacea_A[adapter_name].weight, mean=0.0, std=0.02)
+        nn.init.normal_(self.panacea_B[adapter_name].weight, mean=0.0, std=0.02)
+        nn.init.zeros_(self.panacea_E[adapter_name].weight)
+        nn.init.zeros_(self.panacea_E[adapter_name].pref_scale)
+
+    def diagonal(self, adapter_name: str, pref: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``(sigma, s * lambda)`` for the adapter's current preference, or for ``pref`` when given."""
+        diag_module = self.panacea_E[adapter_name]
+        if pref is None:
+            pref = self.panacea_pref[adapter_name].on(diag_module.weight.device, diag_module.weight.dtype)
+        return diag_module(pref.to(diag_module.weight.device, diag_module.weight.dtype))
+
+    def get_delta_weight(self, adapter_name: str, pref: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``c * U diag V^T`` at one preference, in the base weight's layout (transposed for fan_in_fan_out)."""
+        diag = self.diagonal(adapter_name, pref)
+        if diag.dim() != 1:
+            raise ValueError(
+                f"Adapter '{adapter_name}' has a per-sample preference of shape {tuple(diag.shape[:-1])} rows; a "
+                "merged or exported weight needs one preference vector. Call set_preference with a (m,) vector first."
+            )
+        up = self.panacea_B[adapter_name].weight
+        down = self.panacea_A[adapter_name].weight
+        delta = (up * diag) @ down * self.scaling[adapter_name]
+        return transpose(delta, self.fan_in_fan_out)
+
+    def lora_factors(self, adapter_name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(lora_A, lora_B)`` of the equivalent rank-(r+m) LoRA with scaling 1 at the current preference."""
+        diag = self.diagonal(adapter_name)
+        if diag.dim() != 1:
+            raise ValueError("Exporting needs one preference vector, not a per-sample batch of preferences.")
+        down = self.panacea_A[adapter_name].weight * (diag * self.scaling[adapter_name]).unsqueeze(-1)
+        return down, self.panacea_B[adapter_name].weight
+
+
+class PanaceaLinear(nn.Module, PanaceaLayer):
+    """Panacea on ``nn.Linear`` or transformers' ``Conv1D``."""
+
+    def __init__(
+        self,
+        base_layer: nn.Module,
+        adapter_name: str,
+        r: int,
+        lora_alpha: float,
+        lora_dropout: float,
+        preference_state: PreferenceState,
+        fan_in_fan_out: bool = False,
+        inference_mode: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        PanaceaLayer.__init__(self, base_layer, **kwargs)
+        self.fan_in_fan_out = fan_in_fan_out
+        self._active_adapter = adapter_name
+        self.update_layer(adapter_name, r, lora_alpha, lora_dropout, preference_state, inference_mode)
+
+    def merge(self, safe_merge: bool = False, adapter_names: Optional[list[str]] = None) -> None:
+        """Add the update at the current preference to the base weight; the preference is then frozen."""
+        adapter_names = check_adapters_to_merge(self, adapter_names)
+        base_weight = self.get_base_layer().weight
+        for name in adapter_names:
+            if name not in self.panacea_A:
+                continue
+            state = self.panacea_pref[name]
+            delta = self.get_delta_weight(name).to(base_weight.dtype)
+            if safe_merge:
+                merged = base_weight.data + delta
+                if not torch.isfinite(merged).all():
+                    raise ValueError(f"NaNs detected in the merged weights; adapter '{name}' seems broken.")
+                base_weight.data = merged
+            else:
+                base_weight.data += delta
+            self._merged_prefs[name] = state.value.clone()
+            state.merged_layers += 1
+            self.merged_adapters.append(name)
+
+    def unmerge(self) -> None:
+        """Subtract every merged update, each at the preference it was merged with."""
+        if not self.merged:
+            warnings.warn("Already unmerged. Nothing to do.")
+            return
+        base_weight = self.get_base_layer().weight
+        while self.merged_adapters:
+            name = self.merged_adapters.pop()
+            if name not in self.panacea_A:
+                continue
+            pref = self._merged_prefs.pop(name)
+            base_weight.data -= self.get_delta_weight(name, pref).to(base_weight.dtype)
+            self.panacea_pref[name].merged_layers -= 1
+
+    def _adapter_output(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
+        down = self.panacea_A[adapter_name]
+        x = self._cast_input_dtype(x, down.weight.dtype)
+        hidden = down(self.panacea_dropout[adapter_name](x))
+        diag = self.diagonal(adapter_name)
+        if diag.dim() == 2:
+            if x.dim() < 2 or x.shape[0] != diag.shape[0]:
+                raise ValueError(
+                    f"The per-sample preference has {diag.shape[0]} rows but this batch has "
+                    f"{x.shape[0] if x.dim() >= 2 else 'no batch dimension'} samples: pass one preference row per "
+                    "sample, or a single (m,) vector for the whole batch."
+                )
+            diag = diag.view(diag.shape[0], *([1] * (hidden.dim() - 2)), diag.shape[-1])
+        return self.panacea_B[adapter_name](hidden * diag) * self.scaling[adapter_name]
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self.disable_adapters:
+            if self.merged:
+                self.unmerge()
+            return self.base_layer(x, *args, **kwargs)
+        if self.merged:
+            return self.base_layer(x, *args, **kwargs)
+        result = self.base_layer(x, *args, **kwargs)
+        previous_dtype = result.dtype
+        for name in self.active_adapters:
+            if name in self.panacea_A:
+                result = result + self._adapter_output(x, name)
+        return result.to(previous_dtype)
+
+    def __repr__(self) -> str:
+        return "panacea." + super().__repr__()

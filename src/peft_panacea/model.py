@@ -1,0 +1,277 @@
+"""``PanaceaModel``: the PEFT tuner that injects Panacea layers and owns the runtime preference."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Optional
+
+import torch
+from torch import nn
+from transformers.pytorch_utils import Conv1D
+
+from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
+from peft.utils.integrations import gather_params_ctx
+
+from .config import PanaceaConfig
+from .layer import PanaceaLayer, PanaceaLinear
+from .preference import PreferenceLike, PreferenceState
+
+_ATTN_MLP = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+# All attention and MLP projections, as in the paper; unknown architectures fall back to "all-linear".
+TARGET_MODULES_MAPPING: dict[str, list[str]] = {
+    "llama": _ATTN_MLP,
+    "mistral": _ATTN_MLP,
+    "mixtral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen2": _ATTN_MLP,
+    "qwen3": _ATTN_MLP,
+    "gemma": _ATTN_MLP,
+    "gemma2": _ATTN_MLP,
+    "gemma3_text": _ATTN_MLP,
+    "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+    "gpt2": ["c_attn", "c_proj", "c_fc"],
+    "gpt_neox": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
+    "opt": ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"],
+    "falcon": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
+}
+
+
+class PanaceaModel(BaseTuner):
+    """Creates Panacea adapters on a transformers model (use it through ``peft.get_peft_model``).
+
+    Besides the usual tuner API it offers ``set_preference``, ``get_preference``, the ``preference`` context manager,
+    ``orthogonal_regularization`` and ``export_lora``; ``PeftModel`` forwards these attribute look-ups here.
+    """
+
+    prefix: str = "panacea_"
+    tuner_layer_cls = PanaceaLayer
+    target_module_mapping = TARGET_MODULES_MAPPING
+
+    def __init__(self, model: nn.Module, config: Any, adapter_name: str, **kwargs: Any) -> None:
+        self.preference_states: dict[str, PreferenceState] = {}
+        super().__init__(model, config, adapter_name, **kwargs)
+
+    # ----------------------------------------------------------------------------------------- injection
+    def _prepare_adapter_config(self, peft_config: PanaceaConfig, model_config: dict) -> PanaceaConfig:
+        if peft_config.target_modules is None:
+            targets = self.target_module_mapping.get(model_config.get("model_type"))
+            peft_config.target_modules = set(targets) if targets else "all-linear"
+        return peft_config
+
+    def _check_new_adapter_config(self, config: PanaceaConfig) -> None:
+        if not isinstance(config, PanaceaConfig):
+            raise TypeError(f"A Panacea model needs a PanaceaConfig, got {type(config).__name__}.")
+        super()._check_new_adapter_config(config)
+
+    def _state_for(self, adapter_name: str, config: PanaceaConfig) -> PreferenceState:
+        state = self.preference_states.get(adapter_name)
+        if state is None:
+            initial = torch.tensor(config.init_preference, dtype=torch.float32)
+            state = PreferenceState(adapter_name, config.pref_dim, config.preference_names, initial)
+            self.preference_states[adapter_name] = state
+        return state
+
+    def _create_and_replace(
+        self,
+        config: PanaceaConfig,
+        adapter_name: str,
+        target: nn.Module,
+        target_name: str,
+        parent: nn.Module,
+        current_key: str,
+        **optional_kwargs: Any,
+    ) -> None:
+        state = self._state_for(adapter_name, config)
+        if isinstance(target, PanaceaLayer):
+            target.update_layer(
+                adapter_name, config.r, config.lora_alpha, config.lora_dropout, state, config.inference_mode
+            )
+            return
+        base = target.get_base_layer() if isinstance(target, BaseTunerLayer) else target
+        if isinstance(base, Conv1D):
+            fan_in_fan_out = True
+        elif isinstance(base, nn.Linear):
+            fan_in_fan_out = False
+        else:
+            raise TypeError(
+                f"Panacea supports torch.nn.Linear and transformers Conv1D, but '{current_key}' is "
+                f"{type(base).__name__}; remove it from target_modules."
+            )
+        config.fan_in_fan_out = config.fan_in_fan_out or fan_in_fan_out  # recorded for export
+        new_module = PanaceaLinear(
+            target,
+            adapter_name,
+            r=config.r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            preference_state=state,
+            fan_in_fan_out=fan_in_fan_out,
+            inference_mode=config.inference_mode,
+        )
+        if adapter_name not in self.active_adapters:
+            new_module.requires_grad_(False)
+        self._replace_module(parent, target_name, new_module, target)
+
+    def delete_adapter(self, adapter_name: str) -> None:
+        super().delete_adapter(adapter_name)
+        self.preference_states.pop(adapter_name, None)
+
+    # ---------------------------------------------------------------------------------------- preference
+    def _active_state(self, adapter_name: Optional[str]) -> PreferenceState:
+        if adapter_name is None:
+            active = [name for name in self.active_adapters if name in self.preference_states]
+            if len(active) != 1:
+                raise ValueError(
+                    f"Cannot tell which adapter's preference to use among {active}; pass adapter_name=..."
+                )
+            adapter_name = active[0]
+        if adapter_name not in self.preference_states:
+            raise ValueError(
+                f"Unknown Panacea adapter '{adapter_name}'; available: {sorted(self.preference_states)}."
+            )
+        return self.preference_states[adapter_name]
+
+    def set_preference(
+        self, preference: PreferenceLike, *, normalize: bool = False, adapter_name: Optional[str] = None
+    ) -> None:
+        """Set the preference vector used by every layer of the adapter (O(1): one shared state object).
+
+        ``preference`` is a sequence, array or tensor of shape (m,), a dict keyed by ``preference_names``, or a
+        tensor of shape (batch, m) giving each sample its own preference. With gradient checkpointing, keep it set
+        from the forward until after ``backward()``: the recomputed forward reads it again.
+        """
+        state = self._active_state(adapter_name)
+        state.value = state.validate(preference, normalize)
+
+    def get_preference(self, adapter_name: Optional[str] = None) -> torch.Tensor:
+        """A copy of the current preference, shape (m,) or (batch, m)."""
+        return self._active_state(adapter_name).value.clone()
+
+    @contextmanager
+    def preference(
+        self, preference: PreferenceLike, *, normalize: bool = False, adapter_name: Optional[str] = None
+    ) -> Iterator[None]:
+        """Use ``preference`` inside the block and restore the previous one on exit (inference only)."""
+        state = self._active_state(adapter_name)
+        previous = state.value
+        state.value = state.validate(preference, normalize)
+        try:
+            yield
+        finally:
+            state.value = previous
+
+    @contextmanager
+    def _enable_peft_forward_hooks(self, *args: Any, **kwargs: Any) -> Iterator[None]:
+        """Applies a ``preference=`` keyword of ``PeftModel.forward``/``generate`` for the duration of the call."""
+        preference = kwargs.get("preference")
+        if preference is None:
+            yield
+            return
+        if self.training:
+            raise ValueError(
+                "Cannot pass `preference=` while the model is in training mode: with gradient checkpointing the "
+                "backward pass would recompute the forward with another preference. Call "
+                "`model.set_preference(p)` before the forward and keep it until after backward()."
+            )
+        with self.preference(preference):
+            yield
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        """Generate, repeating per-sample preferences to match the beams / return sequences."""
+        states = [self.preference_states[n] for n in self.active_adapters if n in self.preference_states]
+        expand = _generation_expand_size(self.model, kwargs)
+        if expand == 1 or not any(state.is_per_sample for state in states):
+            return self.model.generate(*args, **kwargs)
+        previous = [state.value for state in states]
+        try:
+            for state in states:
+                if state.is_per_sample:
+                    state.value = state.value.repeat_interleave(expand, dim=0)
+            return self.model.generate(*args, **kwargs)
+        finally:
+            for state, value in zip(states, previous):
+                state.value = value
+
+    # --------------------------------------------------------------------------------- merge and penalties
+    def _check_merge_allowed(self) -> None:
+        super()._check_merge_allowed()
+        per_sample = [n for n in self.active_adapters if n in self.preference_states and self.preference_states[n].is_per_sample]
+        if per_sample:
+            raise ValueError(
+                f"Cannot merge adapter(s) {per_sample} while a per-sample (batch, m) preference is set: merged weights "
+                "hold one preference. Call set_preference with a single (m,) vector first."
+            )
+
+    def panacea_layers(self) -> Iterator[tuple[str, PanaceaLayer]]:
+        """``(module path, layer)`` for every Panacea layer of the wrapped model."""
+        for name, module in self.model.named_modules():
+            if isinstance(module, PanaceaLayer):
+                yield name, module
+
+    def orthogonal_regularization(self, adapter_name: Optional[str] = None) -> torch.Tensor:
+        """AdaLoRA-style penalty: mean over U and V^T of ``||P P^T - I||_F`` (rows of V^T, columns of U)."""
+        adapter_name = self._active_state(adapter_name).adapter_name
+        terms = []
+        for _, layer in self.panacea_layers():
+            if adapter_name not in layer.panacea_A:
+                continue
+            for weight, rows in ((layer.panacea_A[adapter_name].weight, True), (layer.panacea_B[adapter_name].weight, False)):
+                with gather_params_ctx(weight, fwd_module=self):
+                    gram = weight @ weight.T if rows else weight.T @ weight
+                    eye = torch.eye(gram.shape[0], device=gram.device, dtype=gram.dtype)
+                    terms.append(torch.linalg.matrix_norm(gram - eye))
+        if not terms:
+            raise ValueError(f"Adapter '{adapter_name}' has no layers to regularise.")
+        return torch.stack(terms).mean()
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the model; adds ``orth_reg_weight * orthogonal_regularization()`` to a returned training loss."""
+        outputs = self.model.forward(*args, **kwargs)
+        loss = getattr(outputs, "loss", None)
+        if self.training and isinstance(loss, torch.Tensor):
+            weight = self.peft_config[self.active_adapters[0]].orth_reg_weight
+            if weight > 0:
+                outputs.loss = loss + weight * self.orthogonal_regularization()
+        return outputs
+
+    # -------------------------------------------------------------------------------------------- export
+    def export_lora(
+        self,
+        save_directory: str,
+        preference: Optional[PreferenceLike] = None,
+        *,
+        normalize: bool = False,
+        adapter_name: Optional[str] = None,
+    ) -> str:
+        """Write the adapter at one preference as a standard PEFT LoRA (rank r+m) that needs no peft_panacea.
+
+        The directory loads with plain ``PeftModel.from_pretrained`` and serves on any LoRA server (vLLM, TGI,
+        LoRAX). Uses the current preference when ``preference`` is None. Returns ``save_directory``.
+        """
+        from .export import write_lora_adapter
+
+        state = self._active_state(adapter_name)
+        if preference is None:
+            return write_lora_adapter(self, state.adapter_name, save_directory)
+        with self.preference(preference, normalize=normalize, adapter_name=state.adapter_name):
+            return write_lora_adapter(self, state.adapter_name, save_directory)
+
+    # ---------------------------------------------------------------------------------------- load checks
+    @classmethod
+    def _remap_adapter_state_dict_for_load(
+        cls, model: nn.Module, config: Any, adapter_name: str, state_dict: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        remapped = super()._remap_adapter_state_dict_for_load(model, config, adapter_name, state_dict)
+        from .checks import check_adapter_weights_match
+
+        check_adapter_weights_match(model, config, adapter_name, remapped)
+        return remapped
+
+
+def _generation_expand_size(model: nn.Module, kwargs: dict[str, Any]) -> int:
+    """How many rows ``generate`` makes of each input row: ``max(num_beams, num_return_sequences)``."""
+    config = kwargs.get("generation_config") or getattr(model, "generation_config", None)
+    beams = kwargs.get("num_beams") or getattr(config, "num_beams", 1) or 1
+    returns = kwargs.get("num_return_sequences") or getattr(config, "num_return_sequences", 1) or 1
+    return max(beams, returns)
