@@ -1,0 +1,54 @@
+"""Tiny random models built from configs, so the suite runs offline in seconds."""
+
+from __future__ import annotations
+
+import torch
+from peft import get_peft_model
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+from peft_panacea import PanaceaConfig
+
+VOCAB = 97
+
+
+def tiny_llama(seed: int = 0, layers: int = 2) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=2,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def tiny_gpt2(seed: int = 0) -> GPT2LMHeadModel:
+    torch.manual_seed(seed)
+    config = GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=2, n_positions=64, pad_token_id=0)
+    return GPT2LMHeadModel(config).eval()
+
+
+MODEL_FACTORIES = {"llama": tiny_llama, "gpt2": tiny_gpt2}
+
+
+def perturb_adapter(model: torch.nn.Module, seed: int = 0, scale: float = 0.5) -> None:
+    """Give sigma and s non-zero values, as training would, so the preference changes the output."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "panacea_E" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * scale)
+
+
+def panacea_model(arch: str = "llama", seed: int = 0, **config_kwargs):
+    config_kwargs.setdefault("pref_dim", 2)
+    config_kwargs.setdefault("task_type", "CAUSAL_LM")
+    model = get_peft_model(MODEL_FACTORIES[arch](seed), PanaceaConfig(**config_kwargs))
+    perturb_adapter(model, seed)
+    return model.eval()

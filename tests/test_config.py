@@ -1,0 +1,46 @@
+import pytest
+
+from peft_panacea import PanaceaConfig
+
+
+def test_defaults_are_the_papers():
+    config = PanaceaConfig(pref_dim=3)
+    assert config.r == 8 and config.lora_alpha == 512
+    assert config.init_preference == pytest.approx([1 / 3] * 3)
+    assert config.orth_reg_weight == 0
+    assert config.peft_type == "PANACEA"
+    assert config.objective_names == ["objective_0", "objective_1", "objective_2"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({}, "pref_dim` is required"),
+        ({"pref_dim": 1}, "pref_dim` must be an integer >= 2"),
+        ({"pref_dim": 2.0}, "pref_dim` must be an integer >= 2"),
+        ({"pref_dim": 2, "r": 0}, "`r` must be a positive integer"),
+        ({"pref_dim": 2, "lora_alpha": 0}, "`lora_alpha` must be > 0"),
+        ({"pref_dim": 2, "lora_dropout": 1.0}, "`lora_dropout` must be in"),
+        ({"pref_dim": 2, "orth_reg_weight": -0.1}, "`orth_reg_weight` must be >= 0"),
+        ({"pref_dim": 2, "bias": "all"}, "only bias='none'"),
+        ({"pref_dim": 2, "preference_names": ["a"]}, "has 1 names but pref_dim=2"),
+        ({"pref_dim": 2, "preference_names": ["a", "a"]}, "must be unique"),
+        ({"pref_dim": 2, "init_preference": [0.5, 0.6]}, "sums to"),
+        ({"pref_dim": 2, "init_preference": [1.0]}, "length 1"),
+        ({"pref_dim": 2, "init_preference": [[0.5, 0.5]]}, "single vector"),
+        ({"pref_dim": 2, "layers_pattern": "layers"}, "only used together with `layers_to_transform`"),
+        ({"pref_dim": 2, "target_modules": ".*q_proj", "layers_to_transform": [0]}, "regex"),
+    ],
+)
+def test_invalid_values_raise_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PanaceaConfig(**kwargs)
+
+
+def test_round_trip_through_json(tmp_path):
+    config = PanaceaConfig(pref_dim=2, preference_names=["helpful", "harmless"], init_preference=[0.2, 0.8])
+    config.save_pretrained(tmp_path)
+    loaded = PanaceaConfig.from_pretrained(tmp_path)
+    assert loaded.preference_names == ["helpful", "harmless"]
+    assert loaded.init_preference == pytest.approx([0.2, 0.8])
+    assert loaded.peft_type == "PANACEA"
