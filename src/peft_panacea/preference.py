@@ -84,8 +84,9 @@ def validate_preference(
     if normalize:
         return tensor / sums
     if ((sums - 1).abs() > SUM_TOLERANCE).any():
+        shown = [round(v, 4) for v in sums.flatten().tolist()]
         raise ValueError(
-            f"Preference sums to {sums.squeeze(-1).tolist()} instead of 1 (tolerance {SUM_TOLERANCE}). "
+            f"Preference sums to {shown[0] if tensor.dim() == 1 else shown} instead of 1 (tolerance {SUM_TOLERANCE}). "
             "Pass weights on the simplex, or call with normalize=True to rescale them."
         )
     return tensor
