@@ -75,9 +75,17 @@ def test_export_lora_loads_without_the_plugin_and_matches(arch, input_ids, tmp_p
     config = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["r"] == 7
     out = subprocess.run(
-        [sys.executable, "-c", _LOAD_EXPORT_WITHOUT_PLUGIN, str(tmp_path / "base"), str(tmp_path / "lora"),
-         str(tmp_path / "ids.pt"), str(tmp_path / "expected.pt")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            _LOAD_EXPORT_WITHOUT_PLUGIN,
+            str(tmp_path / "base"),
+            str(tmp_path / "lora"),
+            str(tmp_path / "ids.pt"),
+            str(tmp_path / "expected.pt"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OK LORA 7" in out.stdout

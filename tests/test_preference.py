@@ -10,8 +10,13 @@ from .models import MODEL_FACTORIES, panacea_model
 def test_accepted_forms_are_equivalent(input_ids):
     model = panacea_model("llama", preference_names=["helpful", "harmless"])
     outputs = []
-    for pref in ([0.3, 0.7], (0.3, 0.7), np.array([0.3, 0.7]), torch.tensor([0.3, 0.7], dtype=torch.float64),
-                 {"harmless": 0.7, "helpful": 0.3}):
+    for pref in (
+        [0.3, 0.7],
+        (0.3, 0.7),
+        np.array([0.3, 0.7]),
+        torch.tensor([0.3, 0.7], dtype=torch.float64),
+        {"harmless": 0.7, "helpful": 0.3},
+    ):
         model.set_preference(pref)
         assert model.get_preference().tolist() == pytest.approx([0.3, 0.7])
         outputs.append(model(input_ids).logits)
@@ -144,8 +149,9 @@ def test_generate_sampling_expands_per_sample_preference(input_ids):
     model = panacea_model("llama", seed=3)
     model.generation_config.pad_token_id = 0
     prefs = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.3, 0.7]])
-    out = model.generate(input_ids=input_ids, preference=prefs, do_sample=True, num_return_sequences=2,
-                         max_new_tokens=4)
+    out = model.generate(
+        input_ids=input_ids, preference=prefs, do_sample=True, num_return_sequences=2, max_new_tokens=4
+    )
     assert out.shape[0] == 6
     assert model.get_preference().dim() == 1
 

@@ -106,7 +106,10 @@ def test_set_preference_is_shared_by_every_layer():
 def test_target_selection_options():
     model = panacea_model("llama", target_modules=["q_proj", "v_proj"], layers_to_transform=[1])
     adapted = sorted(n for n, m in model.named_modules() if isinstance(m, PanaceaLinear))
-    assert adapted == ["base_model.model.model.layers.1.self_attn.q_proj", "base_model.model.model.layers.1.self_attn.v_proj"]
+    assert adapted == [
+        "base_model.model.model.layers.1.self_attn.q_proj",
+        "base_model.model.model.layers.1.self_attn.v_proj",
+    ]
     model = panacea_model("llama", target_modules="all-linear", exclude_modules=["down_proj"])
     names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, PanaceaLinear)}
     assert "down_proj" not in names and "q_proj" in names and "lm_head" not in names

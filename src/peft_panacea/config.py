@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
 
 from peft.config import PeftConfig
 
@@ -39,27 +38,25 @@ class PanaceaConfig(PeftConfig):
     """
 
     r: int = field(default=8, metadata={"help": "Number of learned singular values (k)."})
-    pref_dim: Optional[int] = field(default=None, metadata={"help": "Number of objectives m (>= 2). Required."})
-    preference_names: Optional[list[str]] = field(default=None, metadata={"help": "Names of the m objectives."})
+    pref_dim: int | None = field(default=None, metadata={"help": "Number of objectives m (>= 2). Required."})
+    preference_names: list[str] | None = field(default=None, metadata={"help": "Names of the m objectives."})
     lora_alpha: float = field(default=512, metadata={"help": "Scaling numerator: c = lora_alpha / r."})
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter input."})
-    target_modules: Optional[Union[list[str], str]] = field(
+    target_modules: list[str] | str | None = field(
         default=None, metadata={"help": "Module names or regex to adapt, or 'all-linear'."}
     )
-    exclude_modules: Optional[Union[list[str], str]] = field(
+    exclude_modules: list[str] | str | None = field(
         default=None, metadata={"help": "Module names or regex to exclude."}
     )
-    layers_to_transform: Optional[Union[list[int], int]] = field(
-        default=None, metadata={"help": "Layer indices to adapt."}
-    )
-    layers_pattern: Optional[Union[list[str], str]] = field(
+    layers_to_transform: list[int] | int | None = field(default=None, metadata={"help": "Layer indices to adapt."})
+    layers_pattern: list[str] | str | None = field(
         default=None, metadata={"help": "Layer list name used with layers_to_transform."}
     )
-    modules_to_save: Optional[list[str]] = field(
+    modules_to_save: list[str] | None = field(
         default=None, metadata={"help": "Modules besides the adapter layers to train and save."}
     )
     fan_in_fan_out: bool = field(default=False, metadata={"help": "True for (in, out) weights such as Conv1D."})
-    init_preference: Optional[list[float]] = field(
+    init_preference: list[float] | None = field(
         default=None, metadata={"help": "Initial preference; default uniform."}
     )
     orth_reg_weight: float = field(default=0.0, metadata={"help": "Weight of the orthogonality penalty."})
@@ -83,7 +80,9 @@ class PanaceaConfig(PeftConfig):
 
     def _check(self) -> None:
         if self.pref_dim is None:
-            raise ValueError("`pref_dim` is required: the number of objectives (>= 2), e.g. PanaceaConfig(pref_dim=2).")
+            raise ValueError(
+                "`pref_dim` is required: the number of objectives (>= 2), e.g. PanaceaConfig(pref_dim=2)."
+            )
         if isinstance(self.pref_dim, bool) or not isinstance(self.pref_dim, int) or self.pref_dim < 2:
             raise ValueError(f"`pref_dim` must be an integer >= 2 (number of objectives), got {self.pref_dim!r}.")
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
@@ -100,7 +99,8 @@ class PanaceaConfig(PeftConfig):
             names = list(self.preference_names)
             if len(names) != self.pref_dim:
                 raise ValueError(
-                    f"`preference_names` has {len(names)} names but pref_dim={self.pref_dim}; give one name per objective."
+                    f"`preference_names` has {len(names)} names but pref_dim={self.pref_dim}; "
+                    "give one name per objective."
                 )
             if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
                 raise ValueError(f"`preference_names` must be unique non-empty strings, got {names}.")
@@ -113,4 +113,6 @@ class PanaceaConfig(PeftConfig):
     @property
     def objective_names(self) -> list[str]:
         """Names of the objectives, generic when ``preference_names`` is not set."""
-        return list(self.preference_names) if self.preference_names else [f"objective_{i}" for i in range(self.pref_dim)]
+        return (
+            list(self.preference_names) if self.preference_names else [f"objective_{i}" for i in range(self.pref_dim)]
+        )

@@ -61,7 +61,7 @@ def write_lora_adapter(tuner: PanaceaModel, adapter_name: str, save_directory: s
     os.makedirs(save_directory, exist_ok=True)
     lora_config.save_pretrained(save_directory)
     save_file(tensors, os.path.join(save_directory, SAFETENSORS_WEIGHTS_NAME), metadata={"format": "pt"})
-    preference = dict(zip(config.objective_names, state.value.tolist()))
+    preference = dict(zip(config.objective_names, state.value.tolist(), strict=True))
     with open(os.path.join(save_directory, "README.md"), "w", encoding="utf-8") as handle:
         handle.write(
             "---\nlibrary_name: peft\n---\n\n"

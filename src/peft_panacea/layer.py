@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 import torch
-from torch import nn
-
 from peft.tuners.tuners_utils import BaseTunerLayer, _get_in_out_features, check_adapters_to_merge
 from peft.utils.other import transpose
+from torch import nn
 
 from .preference import PreferenceState
 
@@ -88,14 +87,14 @@ class PanaceaLayer(BaseTunerLayer):
         nn.init.zeros_(self.panacea_E[adapter_name].weight)
         nn.init.zeros_(self.panacea_E[adapter_name].pref_scale)
 
-    def diagonal(self, adapter_name: str, pref: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def diagonal(self, adapter_name: str, pref: torch.Tensor | None = None) -> torch.Tensor:
         """``(sigma, s * lambda)`` for the adapter's current preference, or for ``pref`` when given."""
         diag_module = self.panacea_E[adapter_name]
         if pref is None:
             pref = self.panacea_pref[adapter_name].on(diag_module.weight.device, diag_module.weight.dtype)
         return diag_module(pref.to(diag_module.weight.device, diag_module.weight.dtype))
 
-    def get_delta_weight(self, adapter_name: str, pref: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def get_delta_weight(self, adapter_name: str, pref: torch.Tensor | None = None) -> torch.Tensor:
         """``c * U diag V^T`` at one preference, in the base weight's layout (transposed for fan_in_fan_out)."""
         diag = self.diagonal(adapter_name, pref)
         if diag.dim() != 1:
@@ -138,7 +137,7 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
         self._active_adapter = adapter_name
         self.update_layer(adapter_name, r, lora_alpha, lora_dropout, preference_state, inference_mode)
 
-    def merge(self, safe_merge: bool = False, adapter_names: Optional[list[str]] = None) -> None:
+    def merge(self, safe_merge: bool = False, adapter_names: list[str] | None = None) -> None:
         """Add the update at the current preference to the base weight; the preference is then frozen."""
         adapter_names = check_adapters_to_merge(self, adapter_names)
         base_weight = self.get_base_layer().weight
@@ -161,7 +160,7 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
     def unmerge(self) -> None:
         """Subtract every merged update, each at the preference it was merged with."""
         if not self.merged:
-            warnings.warn("Already unmerged. Nothing to do.")
+            warnings.warn("Already unmerged. Nothing to do.", stacklevel=2)
             return
         base_weight = self.get_base_layer().weight
         while self.merged_adapters:

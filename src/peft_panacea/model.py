@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Optional
+from typing import Any
 
 import torch
-from torch import nn
-from transformers.pytorch_utils import Conv1D
-
 from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
 from peft.utils.integrations import gather_params_ctx
+from torch import nn
+from transformers.pytorch_utils import Conv1D
 
 from .config import PanaceaConfig
 from .layer import PanaceaLayer, PanaceaLinear
@@ -118,7 +117,7 @@ class PanaceaModel(BaseTuner):
         self.preference_states.pop(adapter_name, None)
 
     # ---------------------------------------------------------------------------------------- preference
-    def _active_state(self, adapter_name: Optional[str]) -> PreferenceState:
+    def _active_state(self, adapter_name: str | None) -> PreferenceState:
         if adapter_name is None:
             active = [name for name in self.active_adapters if name in self.preference_states]
             if len(active) != 1:
@@ -127,13 +126,11 @@ class PanaceaModel(BaseTuner):
                 )
             adapter_name = active[0]
         if adapter_name not in self.preference_states:
-            raise ValueError(
-                f"Unknown Panacea adapter '{adapter_name}'; available: {sorted(self.preference_states)}."
-            )
+            raise ValueError(f"Unknown Panacea adapter '{adapter_name}'; available: {sorted(self.preference_states)}.")
         return self.preference_states[adapter_name]
 
     def set_preference(
-        self, preference: PreferenceLike, *, normalize: bool = False, adapter_name: Optional[str] = None
+        self, preference: PreferenceLike, *, normalize: bool = False, adapter_name: str | None = None
     ) -> None:
         """Set the preference vector used by every layer of the adapter (O(1): one shared state object).
 
@@ -144,13 +141,13 @@ class PanaceaModel(BaseTuner):
         state = self._active_state(adapter_name)
         state.value = state.validate(preference, normalize)
 
-    def get_preference(self, adapter_name: Optional[str] = None) -> torch.Tensor:
+    def get_preference(self, adapter_name: str | None = None) -> torch.Tensor:
         """A copy of the current preference, shape (m,) or (batch, m)."""
         return self._active_state(adapter_name).value.clone()
 
     @contextmanager
     def preference(
-        self, preference: PreferenceLike, *, normalize: bool = False, adapter_name: Optional[str] = None
+        self, preference: PreferenceLike, *, normalize: bool = False, adapter_name: str | None = None
     ) -> Iterator[None]:
         """Use ``preference`` inside the block and restore the previous one on exit (inference only)."""
         state = self._active_state(adapter_name)
@@ -190,17 +187,19 @@ class PanaceaModel(BaseTuner):
                     state.value = state.value.repeat_interleave(expand, dim=0)
             return self.model.generate(*args, **kwargs)
         finally:
-            for state, value in zip(states, previous):
+            for state, value in zip(states, previous, strict=True):
                 state.value = value
 
     # --------------------------------------------------------------------------------- merge and penalties
     def _check_merge_allowed(self) -> None:
         super()._check_merge_allowed()
-        per_sample = [n for n in self.active_adapters if n in self.preference_states and self.preference_states[n].is_per_sample]
+        per_sample = [
+            n for n in self.active_adapters if n in self.preference_states and self.preference_states[n].is_per_sample
+        ]
         if per_sample:
             raise ValueError(
-                f"Cannot merge adapter(s) {per_sample} while a per-sample (batch, m) preference is set: merged weights "
-                "hold one preference. Call set_preference with a single (m,) vector first."
+                f"Cannot merge adapter(s) {per_sample} while a per-sample (batch, m) preference is set: merged "
+                "weights hold one preference. Call set_preference with a single (m,) vector first."
             )
 
     def panacea_layers(self) -> Iterator[tuple[str, PanaceaLayer]]:
@@ -209,14 +208,17 @@ class PanaceaModel(BaseTuner):
             if isinstance(module, PanaceaLayer):
                 yield name, module
 
-    def orthogonal_regularization(self, adapter_name: Optional[str] = None) -> torch.Tensor:
+    def orthogonal_regularization(self, adapter_name: str | None = None) -> torch.Tensor:
         """AdaLoRA-style penalty: mean over U and V^T of ``||P P^T - I||_F`` (rows of V^T, columns of U)."""
         adapter_name = self._active_state(adapter_name).adapter_name
         terms = []
         for _, layer in self.panacea_layers():
             if adapter_name not in layer.panacea_A:
                 continue
-            for weight, rows in ((layer.panacea_A[adapter_name].weight, True), (layer.panacea_B[adapter_name].weight, False)):
+            for weight, rows in (
+                (layer.panacea_A[adapter_name].weight, True),
+                (layer.panacea_B[adapter_name].weight, False),
+            ):
                 with gather_params_ctx(weight, fwd_module=self):
                     gram = weight @ weight.T if rows else weight.T @ weight
                     eye = torch.eye(gram.shape[0], device=gram.device, dtype=gram.dtype)
@@ -239,10 +241,10 @@ class PanaceaModel(BaseTuner):
     def export_lora(
         self,
         save_directory: str,
-        preference: Optional[PreferenceLike] = None,
+        preference: PreferenceLike | None = None,
         *,
         normalize: bool = False,
-        adapter_name: Optional[str] = None,
+        adapter_name: str | None = None,
     ) -> str:
         """Write the adapter at one preference as a standard PEFT LoRA (rank r+m) that needs no peft_panacea.
 

@@ -8,23 +8,23 @@ layer of an adapter, so switching the preference is O(1) in model depth.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 import torch
 
-PreferenceLike = Union[Sequence[float], np.ndarray, torch.Tensor, Mapping[str, float]]
+PreferenceLike = Sequence[float] | np.ndarray | torch.Tensor | Mapping[str, float]
 
 SUM_TOLERANCE = 1e-4
 
 
-def _describe(pref_dim: int, names: Optional[Sequence[str]]) -> str:
+def _describe(pref_dim: int, names: Sequence[str] | None) -> str:
     if names:
         return f"pref_dim={pref_dim} (objectives: {', '.join(names)})"
     return f"pref_dim={pref_dim}"
 
 
-def _from_mapping(pref: Mapping[str, Any], pref_dim: int, names: Optional[Sequence[str]]) -> list[float]:
+def _from_mapping(pref: Mapping[str, Any], pref_dim: int, names: Sequence[str] | None) -> list[float]:
     if not names:
         raise ValueError(
             "A preference dict needs `preference_names` in the PanaceaConfig; this adapter has none. "
@@ -45,7 +45,7 @@ def _from_mapping(pref: Mapping[str, Any], pref_dim: int, names: Optional[Sequen
 def validate_preference(
     pref: PreferenceLike,
     pref_dim: int,
-    names: Optional[Sequence[str]] = None,
+    names: Sequence[str] | None = None,
     normalize: bool = False,
 ) -> torch.Tensor:
     """Check ``pref`` and return it as a float32 tensor of shape ``(m,)`` or ``(batch, m)`` on the simplex.
@@ -99,7 +99,7 @@ class PreferenceState:
     non-zero the preference cannot change, because merged weights would silently keep the old one.
     """
 
-    def __init__(self, adapter_name: str, pref_dim: int, names: Optional[Sequence[str]], initial: torch.Tensor):
+    def __init__(self, adapter_name: str, pref_dim: int, names: Sequence[str] | None, initial: torch.Tensor):
         self.adapter_name = adapter_name
         self.pref_dim = pref_dim
         self.names = list(names) if names else None

@@ -5,14 +5,16 @@ models whose adapter type is PANACEA:
 
 * ``preference`` joins ``special_peft_forward_args``, so ``model(..., preference=p)`` and ``model.generate(...,
   preference=p)`` consume it instead of passing it to the transformers model;
-* ``create_or_update_model_card`` appends the objectives and the loading instructions to the saved README.md.
+* ``create_or_update_model_card`` (save_pretrained) and ``_upload_modified_files`` (push_to_hub, which replaces
+  the saved README.md with the Hub's card before uploading) append the objectives and the loading instructions.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from peft import PeftModel
 from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
@@ -41,22 +43,28 @@ def _wrap_init(init: Callable[..., None]) -> Callable[..., None]:
     return __init__
 
 
-def _wrap_model_card(create: Callable[[PeftModel, str], None]) -> Callable[[PeftModel, str], None]:
-    @functools.wraps(create)
-    def create_or_update_model_card(self: PeftModel, output_dir: str) -> None:
-        create(self, output_dir)
-        if not _is_panacea(self):
-            return
-        path = os.path.join(output_dir, "README.md")
+def _append_card_section(model: PeftModel, directory: str) -> None:
+    path = os.path.join(directory, "README.md")
+    text = ""
+    if os.path.exists(path):
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
-        if SECTION_HEADING not in text:
-            config = self.peft_config[self.active_adapter]
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write("\n" + panacea_card_section(config))
+    if SECTION_HEADING not in text:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("\n" + panacea_card_section(model.peft_config[model.active_adapter]))
 
-    setattr(create_or_update_model_card, _PATCHED, True)
-    return create_or_update_model_card
+
+def _wrap_with_card(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``method(self, directory, ...)`` after adding the Panacea card section to ``directory``'s README."""
+
+    @functools.wraps(method)
+    def wrapper(self: PeftModel, directory: str, *args: Any, **kwargs: Any) -> Any:
+        if _is_panacea(self):
+            _append_card_section(self, directory)
+        return method(self, directory, *args, **kwargs)
+
+    setattr(wrapper, _PATCHED, True)
+    return wrapper
 
 
 def register() -> None:
@@ -65,5 +73,6 @@ def register() -> None:
         register_peft_method(name="panacea", config_cls=PanaceaConfig, model_cls=PanaceaModel, prefix="panacea_")
     if not getattr(PeftModel.__init__, _PATCHED, False):
         PeftModel.__init__ = _wrap_init(PeftModel.__init__)
-    if not getattr(PeftModel.create_or_update_model_card, _PATCHED, False):
-        PeftModel.create_or_update_model_card = _wrap_model_card(PeftModel.create_or_update_model_card)
+    for name in ("create_or_update_model_card", "_upload_modified_files"):
+        if not getattr(getattr(PeftModel, name), _PATCHED, False):
+            setattr(PeftModel, name, _wrap_with_card(getattr(PeftModel, name)))

@@ -1,0 +1,196 @@
+"""Saving and loading through unmodified PEFT and transformers entry points."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+from huggingface_hub import ModelCard, ModelCardData
+from peft import AutoPeftModelForCausalLM, PeftModel, get_peft_model
+from safetensors.torch import load_file
+
+from peft_panacea import PanaceaConfig, PanaceaModel
+
+from .models import MODEL_FACTORIES, panacea_model
+
+_LOAD_IN_FRESH_PROCESS = """
+import sys, torch
+import peft_panacea
+from transformers import AutoModelForCausalLM
+from peft import PeftModel
+base = AutoModelForCausalLM.from_pretrained(sys.argv[1])
+model = PeftModel.from_pretrained(base, sys.argv[2]).eval()
+model.set_preference({"helpful": 0.25, "harmless": 0.75})
+ids = torch.load(sys.argv[3])
+torch.testing.assert_close(model(input_ids=ids).logits, torch.load(sys.argv[4]), atol=1e-6, rtol=1e-6)
+print("OK", type(model.base_model).__name__, sum(p.requires_grad for p in model.parameters()))
+"""
+
+
+def _save(arch, tmp_path, **kwargs):
+    model = panacea_model(arch, preference_names=["helpful", "harmless"], **kwargs)
+    model.save_pretrained(tmp_path / "adapter")
+    MODEL_FACTORIES[arch](0).save_pretrained(tmp_path / "base")
+    return model
+
+
+def test_save_writes_safetensors_config_and_card(tmp_path):
+    model = _save("llama", tmp_path)
+    files = {p.name for p in (tmp_path / "adapter").iterdir()}
+    assert files == {"adapter_config.json", "adapter_model.safetensors", "README.md"}
+    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert config["peft_type"] == "PANACEA" and config["pref_dim"] == 2
+    assert config["preference_names"] == ["helpful", "harmless"]
+    weights = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
+    assert all(".panacea_" in key for key in weights)
+    assert not any("pref_state" in key or key.endswith("preference") for key in weights)
+    n_layers = sum(1 for _ in model.base_model.panacea_layers())
+    assert len(weights) == 4 * n_layers  # A, B, sigma, s per layer; lambda is never saved
+    card = (tmp_path / "adapter" / "README.md").read_text()
+    assert "`helpful`" in card and "`harmless`" in card
+    assert "import peft_panacea" in card and "KeyError: 'PANACEA'" in card and "set_preference" in card
+
+
+def test_save_and_load_in_fresh_process(arch, tmp_path, input_ids):
+    model = _save(arch, tmp_path)
+    model.set_preference([0.25, 0.75])
+    torch.save(input_ids, tmp_path / "ids.pt")
+    torch.save(model(input_ids).logits, tmp_path / "expected.pt")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _LOAD_IN_FRESH_PROCESS,
+            str(tmp_path / "base"),
+            str(tmp_path / "adapter"),
+            str(tmp_path / "ids.pt"),
+            str(tmp_path / "expected.pt"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "OK PanaceaModel 0" in out.stdout
+
+
+@pytest.mark.parametrize("low_cpu_mem_usage", [False, True])
+def test_from_pretrained_options(tmp_path, input_ids, low_cpu_mem_usage):
+    model = _save("llama", tmp_path)
+    loaded = PeftModel.from_pretrained(
+        MODEL_FACTORIES["llama"](0), tmp_path / "adapter", is_trainable=True, low_cpu_mem_usage=low_cpu_mem_usage
+    )
+    assert loaded.get_nb_trainable_parameters()[0] == model.get_nb_trainable_parameters()[0]
+    loaded.eval()
+    for pref in ([1.0, 0.0], [0.2, 0.8]):
+        model.set_preference(pref)
+        loaded.set_preference(pref)
+        torch.testing.assert_close(loaded(input_ids).logits, model(input_ids).logits)
+
+
+def test_auto_peft_model_and_transformers_load_adapter(tmp_path, input_ids):
+    model = _save("llama", tmp_path)
+    config_path = tmp_path / "adapter" / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = str(tmp_path / "base")
+    config_path.write_text(json.dumps(config))
+    model.set_preference([0.6, 0.4])
+    expected = model(input_ids).logits
+
+    auto = AutoPeftModelForCausalLM.from_pretrained(tmp_path / "adapter").eval()
+    assert isinstance(auto.base_model, PanaceaModel)
+    auto.set_preference([0.6, 0.4])
+    torch.testing.assert_close(auto(input_ids).logits, expected)
+
+    native = MODEL_FACTORIES["llama"](0)
+    native.load_adapter(str(tmp_path / "adapter"))
+    layer = native.model.layers[0].self_attn.q_proj
+    layer.panacea_pref["default"].value = torch.tensor([0.6, 0.4])
+    torch.testing.assert_close(native(input_ids).logits, expected)
+
+
+def test_push_to_hub_uploads_adapter_and_panacea_card(tmp_path):
+    model = panacea_model("llama", preference_names=["helpful", "harmless"])
+    uploaded = {}
+
+    def create_commit(repo_id, operations, **kwargs):
+        for op in operations:
+            uploaded[op.path_in_repo] = Path(op.path_or_fileobj).read_bytes()
+
+    api = mock.Mock()
+    api.create_repo.return_value = mock.Mock(repo_id="me/panacea")
+    api.create_commit.side_effect = create_commit
+    hub_card = ModelCard.from_template(ModelCardData(library_name="peft"))
+    with (
+        mock.patch("transformers.utils.hub.hf_api", return_value=api),
+        mock.patch("transformers.utils.hub.create_and_tag_model_card", return_value=hub_card),
+    ):
+        model.push_to_hub("me/panacea")
+    assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(uploaded)
+    card = uploaded["README.md"].decode()
+    assert "import peft_panacea" in card and "`harmless`" in card
+    assert json.loads(uploaded["adapter_config.json"])["peft_type"] == "PANACEA"
+
+
+def _edit_config(tmp_path, **changes):
+    path = tmp_path / "adapter" / "adapter_config.json"
+    config = json.loads(path.read_text())
+    config.update(changes)
+    path.write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"pref_dim": 3, "preference_names": None, "init_preference": None},
+            "trained with r=8, pref_dim=2.*r=8, pref_dim=3",
+        ),
+        ({"r": 4}, "trained with r=8, pref_dim=2.*r=4, pref_dim=2"),
+        ({"target_modules": ["q_proj", "v_proj", "o_proj"]}, "weights for modules that are not adapted here"),
+        (
+            {
+                "target_modules": [
+                    "q_proj",
+                    "k_proj",
+                    "v_proj",
+                    "o_proj",
+                    "gate_proj",
+                    "up_proj",
+                    "down_proj",
+                    "lm_head",
+                ]
+            },
+            "no weights for adapted modules",
+        ),
+    ],
+)
+def test_mismatched_saved_adapter_gives_clear_error(tmp_path, changes, message):
+    _save("llama", tmp_path)
+    _edit_config(tmp_path, **changes)
+    with pytest.raises(ValueError, match=message):
+        PeftModel.from_pretrained(MODEL_FACTORIES["llama"](0), tmp_path / "adapter")
+
+
+def test_loading_an_adapter_into_a_model_with_another_pref_dim_errors(tmp_path):
+    _save("llama", tmp_path)
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file as load
+
+    other = panacea_model("llama", pref_dim=3)
+    with pytest.raises(ValueError, match="pref_dim=2.*pref_dim=3"):
+        set_peft_model_state_dict(other, load(tmp_path / "adapter" / "adapter_model.safetensors"))
+
+
+def test_load_second_adapter_by_name(tmp_path, input_ids):
+    model = _save("llama", tmp_path)
+    other = get_peft_model(MODEL_FACTORIES["llama"](0), PanaceaConfig(pref_dim=3, task_type="CAUSAL_LM")).eval()
+    other.load_adapter(tmp_path / "adapter", adapter_name="loaded")
+    other.set_adapter("loaded")
+    other.set_preference({"helpful": 0.5, "harmless": 0.5})
+    model.set_preference([0.5, 0.5])
+    torch.testing.assert_close(other(input_ids).logits, model(input_ids).logits)
+    other.set_adapter("default")
+    assert other.get_preference().shape == (3,)
