@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard, ModelCardData
 from peft import AutoPeftModelForCausalLM, PeftModel, get_peft_model
 from safetensors.torch import load_file
 
-from peft_panacea import PanaceaConfig, PanaceaModel
+from peft_panacea import PanaceaConfig, PanaceaModel, set_preference
 
 from .models import MODEL_FACTORIES, panacea_model
 
@@ -106,9 +106,12 @@ def test_auto_peft_model_and_transformers_load_adapter(tmp_path, input_ids):
 
     native = MODEL_FACTORIES["llama"](0)
     native.load_adapter(str(tmp_path / "adapter"))
-    layer = native.model.layers[0].self_attn.q_proj
-    layer.panacea_pref["default"].value = torch.tensor([0.6, 0.4])
+    set_preference(native, {"helpful": 0.6, "harmless": 0.4})
     torch.testing.assert_close(native(input_ids).logits, expected)
+    with pytest.raises(ValueError, match="length 3"):
+        set_preference(native, [0.2, 0.2, 0.6])
+    with pytest.raises(ValueError, match="no active Panacea adapter"):
+        set_preference(MODEL_FACTORIES["llama"](0), [0.5, 0.5])
 
 
 def test_push_to_hub_uploads_adapter_and_panacea_card(tmp_path):

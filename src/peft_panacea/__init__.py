@@ -6,7 +6,7 @@ loads a Panacea adapter.
 
 from .config import PanaceaConfig
 from .layer import PanaceaLayer, PanaceaLinear
-from .model import PanaceaModel
+from .model import PanaceaModel, set_preference
 from .preference import PreferenceState, validate_preference
 from .registration import register
 
@@ -20,6 +20,7 @@ __all__ = [
     "PanaceaLinear",
     "PanaceaModel",
     "PreferenceState",
+    "set_preference",
     "validate_preference",
     "__version__",
 ]

@@ -175,7 +175,7 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
         down = self.panacea_A[adapter_name]
         x = self._cast_input_dtype(x, down.weight.dtype)
         hidden = down(self.panacea_dropout[adapter_name](x))
-        diag = self.diagonal(adapter_name)
+        diag = self.diagonal(adapter_name) * self.scaling[adapter_name]  # scale r+m values, not the output
         if diag.dim() == 2:
             if x.dim() < 2 or x.shape[0] != diag.shape[0]:
                 raise ValueError(
@@ -184,7 +184,7 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
                     "sample, or a single (m,) vector for the whole batch."
                 )
             diag = diag.view(diag.shape[0], *([1] * (hidden.dim() - 2)), diag.shape[-1])
-        return self.panacea_B[adapter_name](hidden * diag) * self.scaling[adapter_name]
+        return self.panacea_B[adapter_name](hidden * diag)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.disable_adapters:

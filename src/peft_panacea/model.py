@@ -277,3 +277,29 @@ def _generation_expand_size(model: nn.Module, kwargs: dict[str, Any]) -> int:
     beams = kwargs.get("num_beams") or getattr(config, "num_beams", 1) or 1
     returns = kwargs.get("num_return_sequences") or getattr(config, "num_return_sequences", 1) or 1
     return max(beams, returns)
+
+
+def set_preference(
+    model: nn.Module, preference: PreferenceLike, *, normalize: bool = False, adapter_name: Optional[str] = None
+) -> None:
+    """``set_preference`` for any module holding Panacea layers, e.g. after transformers' ``model.load_adapter``.
+
+    Without a ``PeftModel`` wrapper there is no tuner object to call, so this finds the adapter's shared
+    preference state on the first Panacea layer.
+    """
+    states: dict[str, PreferenceState] = {}
+    for module in model.modules():
+        if isinstance(module, PanaceaLayer):
+            active = [name for name in module.active_adapters if name in module.panacea_pref]
+            states = {name: module.panacea_pref[name] for name in active}
+            break
+    if not states:
+        raise ValueError("The model has no active Panacea adapter; load one first (import peft_panacea).")
+    if adapter_name is None:
+        if len(states) != 1:
+            raise ValueError(f"Several active Panacea adapters {sorted(states)}; pass adapter_name=...")
+        adapter_name = next(iter(states))
+    if adapter_name not in states:
+        raise ValueError(f"Adapter '{adapter_name}' is not an active Panacea adapter; active: {sorted(states)}.")
+    state = states[adapter_name]
+    state.value = state.validate(preference, normalize)

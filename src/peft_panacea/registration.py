@@ -45,13 +45,13 @@ def _wrap_init(init: Callable[..., None]) -> Callable[..., None]:
 
 def _append_card_section(model: PeftModel, directory: str) -> None:
     path = os.path.join(directory, "README.md")
-    text = ""
+    text = "---\nlibrary_name: peft\n---\n"  # a new card starts with the metadata block PEFT expects
     if os.path.exists(path):
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     if SECTION_HEADING not in text:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write("\n" + panacea_card_section(model.peft_config[model.active_adapter]))
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n" + panacea_card_section(model.peft_config[model.active_adapter]))
 
 
 def _wrap_with_card(method: Callable[..., Any]) -> Callable[..., Any]:

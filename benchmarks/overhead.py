@@ -1,0 +1,193 @@
+"""Inference overhead of a Panacea adapter, measured side by side in one run.
+
+Compares, on the same random model with SmolLM2-135M's shape (30 layers) and the same batch:
+* forward time: base model, Panacea unmerged, PEFT LoRA of rank r+m, Panacea merged;
+* mixed batches: one preference per row vs one for the batch, and PEFT LoRA's mixed ``adapter_names`` batch;
+* switching the trade-off: ``set_preference`` vs re-merging a Rewarded Soup with ``add_weighted_adapter`` vs
+  re-merging Panacea, and ``set_preference`` against model depth.
+
+Timings are medians of interleaved repeats; ratios matter more than absolute numbers on a noisy machine.
+
+    python benchmarks/overhead.py [--layers 30] [--repeats 7] [--device cpu|cuda] [--dtype float32|bfloat16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import LlamaConfig, LlamaForCausalLM
+
+import peft_panacea  # noqa: F401
+from peft_panacea import PanaceaConfig
+
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+R, M = 8, 2
+
+
+def smollm2_shaped(layers: int, seed: int = 0) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=layers,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        tie_word_embeddings=True,
+        max_position_embeddings=2048,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def randomise_trainables(model: torch.nn.Module) -> None:
+    """Non-zero adapter weights, as after training, so no path is a no-op."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.requires_grad or "lora_" in name or "panacea_" in name:
+                param.normal_(0, 0.02)
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench(cases: dict[str, Callable[[], object]], repeats: int, device: str) -> dict[str, float]:
+    """Median seconds per case; cases run interleaved so drift hits all of them alike."""
+    for fn in cases.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def print_table(title: str, results: dict[str, float], reference: str) -> None:
+    print(f"\n{title}")
+    print(f"  {'case':<44} {'median ms':>10} {'vs ' + reference:>16}")
+    for name, seconds in results.items():
+        print(f"  {name:<44} {seconds * 1e3:10.2f} {seconds / results[reference]:16.3f}")
+
+
+def forward_costs(args, dtype: torch.dtype) -> None:
+    base = smollm2_shaped(args.layers).to(args.device, dtype)
+    panacea = get_peft_model(smollm2_shaped(args.layers), PanaceaConfig(r=R, pref_dim=M, target_modules=TARGETS))
+    lora = get_peft_model(smollm2_shaped(args.layers), LoraConfig(r=R + M, target_modules=TARGETS))
+    lora.add_adapter("second", LoraConfig(r=R + M, target_modules=TARGETS))
+    for model in (panacea, lora):
+        randomise_trainables(model)
+        model.to(args.device, dtype).eval()
+    merged = get_peft_model(smollm2_shaped(args.layers), PanaceaConfig(r=R, pref_dim=M, target_modules=TARGETS))
+    randomise_trainables(merged)
+    merged = merged.to(args.device, dtype).eval()
+    merged.set_preference([0.3, 0.7])
+    merged.merge_adapter()
+
+    for batch in args.batch_sizes:
+        ids = torch.randint(0, 49152, (batch, args.seq_len), device=args.device)
+        mixed = torch.distributions.Dirichlet(torch.ones(M)).sample((batch,))
+        names = ["default", "second"] * (batch // 2) + ["default"] * (batch % 2)
+
+        def panacea_single(ids=ids):
+            panacea.set_preference([0.3, 0.7])
+            return panacea(input_ids=ids)
+
+        def panacea_mixed(ids=ids, mixed=mixed):
+            panacea.set_preference(mixed)
+            return panacea(input_ids=ids)
+
+        cases = {
+            "base model": lambda ids=ids: base(input_ids=ids),
+            f"PEFT LoRA r={R + M}": lambda ids=ids: lora(input_ids=ids),
+            f"Panacea r={R}+m={M}, one preference": panacea_single,
+            "Panacea merged": lambda ids=ids: merged(input_ids=ids),
+            f"Panacea, {batch} per-sample preferences": panacea_mixed,
+            "PEFT LoRA mixed adapter_names batch": lambda ids=ids, names=names: lora(
+                input_ids=ids, adapter_names=names
+            ),
+        }
+        with torch.inference_mode():
+            results = bench(cases, args.repeats, args.device)
+        print_table(
+            f"Forward, batch {batch} x {args.seq_len} tokens, {args.layers} layers ({args.device}, "
+            f"{str(dtype).removeprefix('torch.')})",
+            results,
+            "base model",
+        )
+        lora_t = results[f"PEFT LoRA r={R + M}"]
+        single = results[f"Panacea r={R}+m={M}, one preference"]
+        print(f"  Panacea unmerged / PEFT LoRA same rank: {single / lora_t:.3f}")
+        print(
+            f"  Panacea mixed / Panacea one preference: {results[f'Panacea, {batch} per-sample preferences'] / single:.3f}"
+        )
+        print(
+            f"  PEFT LoRA mixed / PEFT LoRA single:     {results['PEFT LoRA mixed adapter_names batch'] / lora_t:.3f}"
+        )
+
+
+def switching_costs(args, dtype: torch.dtype) -> None:
+    print(f"\nSwitching the trade-off (median ms per switch, {args.device})")
+    print(f"  {'layers':>6} {'set_preference':>15} {'Panacea re-merge':>17} {'soup add_weighted_adapter':>26}")
+    for layers in args.depths:
+        panacea = get_peft_model(smollm2_shaped(layers), PanaceaConfig(r=R, pref_dim=M, target_modules=TARGETS))
+        soup = get_peft_model(smollm2_shaped(layers), LoraConfig(r=R + M, target_modules=TARGETS), "obj0")
+        soup.add_adapter("obj1", LoraConfig(r=R + M, target_modules=TARGETS))
+        for model in (panacea, soup):
+            randomise_trainables(model)
+            model.to(args.device, dtype).eval()
+        weights = iter(torch.linspace(0.05, 0.95, 10_000).tolist())
+
+        def set_pref():
+            w = next(weights)
+            panacea.set_preference([w, 1 - w])
+
+        def remerge():
+            w = next(weights)
+            panacea.unmerge_adapter()
+            panacea.set_preference([w, 1 - w])
+            panacea.merge_adapter()
+
+        def resoup():
+            w = next(weights)
+            if "soup" in soup.peft_config:
+                soup.delete_adapter("soup")
+            soup.add_weighted_adapter(["obj0", "obj1"], [w, 1 - w], "soup", combination_type="linear")
+            soup.set_adapter("soup")
+
+        panacea.merge_adapter()
+        with torch.no_grad():
+            merged = bench({"remerge": remerge}, args.repeats, args.device)["remerge"]
+        panacea.unmerge_adapter()
+        with torch.no_grad():
+            results = bench({"set": set_pref, "soup": resoup}, args.repeats, args.device)
+        print(f"  {layers:>6} {results['set'] * 1e3:15.4f} {merged * 1e3:17.2f} {results['soup'] * 1e3:26.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layers", type=int, default=30)
+    parser.add_argument("--depths", type=int, nargs="+", default=[2, 10, 30])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    args = parser.parse_args()
+    dtype = getattr(torch, args.dtype)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}, dtype {args.dtype}")
+    forward_costs(args, dtype)
+    switching_costs(args, dtype)
+
+
+if __name__ == "__main__":
+    main()

