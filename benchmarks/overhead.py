@@ -127,50 +127,54 @@ def forward_costs(args, dtype: torch.dtype) -> None:
         lora_t = results[f"PEFT LoRA r={R + M}"]
         single = results[f"Panacea r={R}+m={M}, one preference"]
         print(f"  Panacea unmerged / PEFT LoRA same rank: {single / lora_t:.3f}")
-        print(
-            f"  Panacea mixed / Panacea one preference: {results[f'Panacea, {batch} per-sample preferences'] / single:.3f}"
-        )
+        mixed_t = results[f"Panacea, {batch} per-sample preferences"]
+        print(f"  Panacea mixed / Panacea one preference: {mixed_t / single:.3f}")
         print(
             f"  PEFT LoRA mixed / PEFT LoRA single:     {results['PEFT LoRA mixed adapter_names batch'] / lora_t:.3f}"
         )
+
+
+def switch_times(layers: int, args, dtype: torch.dtype) -> tuple[float, float, float]:
+    """Median seconds per switch at ``layers``: set_preference, Panacea unmerge+set+merge, soup re-merge."""
+    panacea = get_peft_model(smollm2_shaped(layers), PanaceaConfig(r=R, pref_dim=M, target_modules=TARGETS))
+    soup = get_peft_model(smollm2_shaped(layers), LoraConfig(r=R + M, target_modules=TARGETS), "obj0")
+    soup.add_adapter("obj1", LoraConfig(r=R + M, target_modules=TARGETS))
+    for model in (panacea, soup):
+        randomise_trainables(model)
+        model.to(args.device, dtype).eval()
+    weights = iter(torch.linspace(0.05, 0.95, 10_000).tolist())
+
+    def set_pref():
+        w = next(weights)
+        panacea.set_preference([w, 1 - w])
+
+    def remerge():
+        w = next(weights)
+        panacea.unmerge_adapter()
+        panacea.set_preference([w, 1 - w])
+        panacea.merge_adapter()
+
+    def resoup():
+        w = next(weights)
+        if "soup" in soup.peft_config:
+            soup.delete_adapter("soup")
+        soup.add_weighted_adapter(["obj0", "obj1"], [w, 1 - w], "soup", combination_type="linear")
+        soup.set_adapter("soup")
+
+    with torch.no_grad():
+        panacea.merge_adapter()
+        merged = bench({"remerge": remerge}, args.repeats, args.device)["remerge"]
+        panacea.unmerge_adapter()
+        results = bench({"set": set_pref, "soup": resoup}, args.repeats, args.device)
+    return results["set"], merged, results["soup"]
 
 
 def switching_costs(args, dtype: torch.dtype) -> None:
     print(f"\nSwitching the trade-off (median ms per switch, {args.device})")
     print(f"  {'layers':>6} {'set_preference':>15} {'Panacea re-merge':>17} {'soup add_weighted_adapter':>26}")
     for layers in args.depths:
-        panacea = get_peft_model(smollm2_shaped(layers), PanaceaConfig(r=R, pref_dim=M, target_modules=TARGETS))
-        soup = get_peft_model(smollm2_shaped(layers), LoraConfig(r=R + M, target_modules=TARGETS), "obj0")
-        soup.add_adapter("obj1", LoraConfig(r=R + M, target_modules=TARGETS))
-        for model in (panacea, soup):
-            randomise_trainables(model)
-            model.to(args.device, dtype).eval()
-        weights = iter(torch.linspace(0.05, 0.95, 10_000).tolist())
-
-        def set_pref():
-            w = next(weights)
-            panacea.set_preference([w, 1 - w])
-
-        def remerge():
-            w = next(weights)
-            panacea.unmerge_adapter()
-            panacea.set_preference([w, 1 - w])
-            panacea.merge_adapter()
-
-        def resoup():
-            w = next(weights)
-            if "soup" in soup.peft_config:
-                soup.delete_adapter("soup")
-            soup.add_weighted_adapter(["obj0", "obj1"], [w, 1 - w], "soup", combination_type="linear")
-            soup.set_adapter("soup")
-
-        panacea.merge_adapter()
-        with torch.no_grad():
-            merged = bench({"remerge": remerge}, args.repeats, args.device)["remerge"]
-        panacea.unmerge_adapter()
-        with torch.no_grad():
-            results = bench({"set": set_pref, "soup": resoup}, args.repeats, args.device)
-        print(f"  {layers:>6} {results['set'] * 1e3:15.4f} {merged * 1e3:17.2f} {results['soup'] * 1e3:26.2f}")
+        set_s, merge_s, soup_s = switch_times(layers, args, dtype)
+        print(f"  {layers:>6} {set_s * 1e3:15.4f} {merge_s * 1e3:17.2f} {soup_s * 1e3:26.2f}")
 
 
 def main() -> None:

@@ -280,7 +280,7 @@ def _generation_expand_size(model: nn.Module, kwargs: dict[str, Any]) -> int:
 
 
 def set_preference(
-    model: nn.Module, preference: PreferenceLike, *, normalize: bool = False, adapter_name: Optional[str] = None
+    model: nn.Module, preference: PreferenceLike, *, normalize: bool = False, adapter_name: str | None = None
 ) -> None:
     """``set_preference`` for any module holding Panacea layers, e.g. after transformers' ``model.load_adapter``.
 
