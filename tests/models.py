@@ -52,3 +52,20 @@ def panacea_model(arch: str = "llama", seed: int = 0, **config_kwargs):
     model = get_peft_model(MODEL_FACTORIES[arch](seed), PanaceaConfig(**config_kwargs))
     perturb_adapter(model, seed)
     return model.eval()
+
+
+SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>"]
+WORDS = [f"w{i}" for i in range(VOCAB - len(SPECIAL))]
+
+
+def tiny_tokenizer():
+    """A word-level tokenizer over ``w0 .. w92`` whose ids fit the tiny models' vocabulary."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate(SPECIAL[:2] + [SPECIAL[2], SPECIAL[3]] + WORDS)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>"
+    )

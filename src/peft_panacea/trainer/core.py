@@ -1,0 +1,133 @@
+"""What every Panacea trainer does around TRL's loop: draw the preference, apply it, combine, log."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from peft import PeftConfig, PeftModel
+
+from ..aggregation import aggregate
+from ..config import PanaceaConfig
+from ..model import PanaceaModel
+from ..sampling import PreferenceSampler
+
+
+def resolve_panacea_config(model: Any, peft_config: PeftConfig | None) -> PanaceaConfig:
+    """The Panacea adapter config the trainer will train, or a ``ValueError`` saying how to provide one."""
+    if peft_config is not None:
+        if not isinstance(peft_config, PanaceaConfig):
+            raise ValueError(
+                f"Panacea trainers need `peft_config=PanaceaConfig(...)`, got {type(peft_config).__name__}."
+            )
+        return peft_config
+    if isinstance(model, PeftModel) and isinstance(model.base_model, PanaceaModel):
+        return model.peft_config[model.active_adapter]
+    raise ValueError(
+        "Panacea trainers train a Panacea adapter: pass `peft_config=PanaceaConfig(pref_dim=...)`, or a model "
+        "wrapped with `get_peft_model(model, PanaceaConfig(...))`."
+    )
+
+
+class PanaceaTrainerMixin:
+    """Mixed into TRL trainers; expects ``self.args`` to be a config with :class:`PanaceaArguments` fields."""
+
+    # Per-micro-batch mean losses: let Trainer divide them by the gradient accumulation steps.
+    loss_is_scaled_for_ga = False
+
+    def _setup_panacea(self, config: PanaceaConfig) -> None:
+        args = self.args
+        self.pref_dim = config.pref_dim
+        self.objective_names = config.objective_names
+        self.preference_sampler = PreferenceSampler(
+            config.pref_dim, args.preference_sampling, args.dirichlet_alpha, args.vertex_probability, seed=args.seed
+        )
+        ideal = args.tchebycheff_ideal_point
+        if ideal is not None and len(ideal) != config.pref_dim:
+            raise ValueError(
+                f"`tchebycheff_ideal_point` has {len(ideal)} values but the adapter has pref_dim={config.pref_dim}."
+            )
+        self.ideal_point = torch.tensor(ideal if ideal is not None else [0.0] * config.pref_dim)
+        self.orth_reg_weight = config.orth_reg_weight if args.orth_reg_weight is None else args.orth_reg_weight
+        self._drop_ref_adapter()
+
+    def _drop_ref_adapter(self) -> None:
+        """Use the adapter-disabled base as reference: TRL's "ref" copy would read its own, unrelated preference."""
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        if isinstance(unwrapped, PeftModel) and "ref" in unwrapped.peft_config:
+            unwrapped.delete_adapter("ref")
+            unwrapped.set_adapter("default")
+            warnings.warn(
+                "Panacea trainers use the base model (adapter disabled) as the reference, not a copy of the adapter; "
+                "the 'ref' adapter TRL added was removed.",
+                stacklevel=3,
+            )
+
+    @property
+    def panacea_model(self) -> PeftModel:
+        return self.accelerator.unwrap_model(self.model)
+
+    def next_preference(self, batch_size: int, mode: str) -> torch.Tensor:
+        """The preference for this batch: (m,) per batch or (batch_size, m) per sample; the centre for eval."""
+        if mode == "eval":
+            centre = torch.full((self.pref_dim,), 1.0 / self.pref_dim)
+            return centre if self.args.preference_granularity == "batch" else centre.expand(batch_size, -1)
+        if self.args.preference_granularity == "batch":
+            return self.preference_sampler.sample()  # identical on all ranks: same seed, same draw count
+        return self.preference_sampler.sample(batch_size, stream=self.accelerator.process_index)
+
+    def apply_preference(self, preference: torch.Tensor) -> None:
+        """Set it on the model; it stays set through backward, as gradient checkpointing needs."""
+        self.panacea_model.set_preference(preference)
+
+    def combine_losses(
+        self, values: torch.Tensor, preference: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Aggregate per-row, per-objective losses ``values`` (B, m) where ``mask`` is True.
+
+        Per-batch preference: the per-objective mean over labelled rows, then one aggregation. Per-sample: each row
+        aggregated with its own preference, then the mean over labelled rows. Returns (loss, per-objective mean
+        loss, objectives present).
+        """
+        mask = mask.to(values.device)
+        counts = mask.sum(0)
+        per_objective = torch.where(mask, values, torch.zeros_like(values)).sum(0) / counts.clamp(min=1)
+        present = counts > 0
+        ideal = self.ideal_point.to(values.device, values.dtype)
+        pref = preference.to(values.device, values.dtype)
+        method, mu = self.args.aggregation, self.args.smooth_tchebycheff_mu
+        if pref.dim() == 1:
+            loss = aggregate(per_objective, pref, method, ideal, mu, mask=present)
+        else:
+            per_row = aggregate(values, pref, method, ideal, mu, mask=mask)
+            labelled = mask.any(-1)
+            loss = (per_row * labelled).sum() / labelled.sum().clamp(min=1)
+        return loss, per_objective.detach(), present
+
+    def add_orthogonal_regularization(self, loss: torch.Tensor) -> torch.Tensor:
+        if not self.orth_reg_weight:
+            return loss
+        return loss + self.orth_reg_weight * self.panacea_model.orthogonal_regularization()
+
+    def log_preference_metrics(
+        self,
+        mode: str,
+        preference: torch.Tensor,
+        per_objective: torch.Tensor,
+        present: torch.Tensor,
+        loss: torch.Tensor,
+    ) -> None:
+        """Per-objective losses and preference statistics, averaged over processes, into TRL's metric buffers."""
+        gather = self.accelerator.gather_for_metrics
+        device = per_objective.device
+        pref = preference.to(device).reshape(-1, self.pref_dim).mean(0)
+        sums = gather((per_objective * present).unsqueeze(0)).sum(0)
+        counts = gather(present.float().unsqueeze(0)).sum(0)
+        prefs = gather(pref.unsqueeze(0))
+        metrics = self._metrics[mode]
+        for i, name in enumerate(self.objective_names):
+            if counts[i] > 0:
+                metrics[f"objective_loss/{name}"].append((sums[i] / counts[i]).item())
+            metrics[f"preference/{name}"].append(prefs[:, i].mean().item())
+        metrics["aggregated_loss"].append(gather(loss.detach().reshape(1)).mean().item())

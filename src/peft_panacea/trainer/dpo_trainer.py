@@ -1,0 +1,108 @@
+"""``PanaceaDPOTrainer``: one DPO run trains a Panacea adapter for the whole Pareto front."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from peft import PeftConfig
+from trl import DPOTrainer
+
+from ..data import LABELS, check_preference_labels
+from .collator import WithColumns
+from .core import PanaceaTrainerMixin, resolve_panacea_config
+from .dpo_config import PanaceaDPOConfig
+
+_NOT_MODEL_INPUTS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps", LABELS}
+
+
+class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
+    """Multi-objective DPO (Panacea): a preference is drawn per batch (or per row) and injected into the adapter,
+    the m per-objective DPO losses come from one policy and one reference forward with the sign of each pair's
+    label, and they are combined with the preference (linear or Tchebycheff).
+
+    The reference is always the base model with the adapter disabled; it does not depend on the preference, so
+    ``precompute_ref_log_probs`` works as in TRL.
+    """
+
+    _tag_names = ["trl", "dpo", "panacea"]
+
+    def __init__(
+        self,
+        model: Any,
+        args: PanaceaDPOConfig | None = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        processing_class: Any = None,
+        peft_config: PeftConfig | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if args is None or not isinstance(args, PanaceaDPOConfig):
+            raise ValueError("PanaceaDPOTrainer needs `args=PanaceaDPOConfig(...)`.")
+        if kwargs.get("ref_model") is not None:
+            raise ValueError("PanaceaDPOTrainer uses the adapter-disabled base model as reference; drop `ref_model`.")
+        config = resolve_panacea_config(model, peft_config)
+        for name, dataset in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset)):
+            check_preference_labels(dataset, config.pref_dim, name)
+        super().__init__(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            peft_config=peft_config,
+            **kwargs,
+        )
+        self.data_collator = WithColumns(self.data_collator, {LABELS: torch.float32})
+        self._setup_panacea(config)
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        if LABELS not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, LABELS]
+
+    def _precompute_ref_logps(self, *args: Any, **kwargs: Any) -> Any:
+        self._drop_ref_adapter()  # runs inside DPOTrainer.__init__, before _setup_panacea
+        return super()._precompute_ref_logps(*args, **kwargs)
+
+    def _policy_logps(self, model: Any, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        model_kwargs = {k: v for k, v in inputs.items() if k not in _NOT_MODEL_INPUTS}
+        model_kwargs["use_cache"] = False
+        labels = inputs["input_ids"].masked_fill(inputs["completion_mask"] == 0, -100)
+        outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
+        seq_len = inputs["completion_mask"].size(1) - 1
+        return outputs.log_probs[:, -seq_len:].sum(dim=1).chunk(2, dim=0)
+
+    def _reference_logps(self, model: Any, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.precompute_ref_logps:
+            return inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        return self.compute_ref_log_probs(model, {k: v for k, v in inputs.items() if k != LABELS})
+
+    def per_objective_losses(self, margins: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, m) losses: objective i sees the pair as chosen > rejected when its label is +1, reversed for -1."""
+        signed = self.beta * labels * margins.unsqueeze(-1)
+        if self.loss_types[0] == "hinge":
+            return torch.relu(1 - signed)
+        return -F.logsigmoid(signed)
+
+    def _compute_loss(self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool) -> Any:
+        mode = "train" if self.model.training else "eval"
+        labels = inputs[LABELS]
+        preference = self.next_preference(labels.shape[0], mode)
+        # rows are [chosen..., rejected...]: a per-row preference repeats for the rejected half
+        self.apply_preference(torch.cat([preference, preference]) if preference.dim() == 2 else preference)
+
+        chosen_logps, rejected_logps = self._policy_logps(model, inputs)
+        ref_chosen, ref_rejected = self._reference_logps(model, inputs)
+        margins = (chosen_logps - ref_chosen) - (rejected_logps - ref_rejected)
+        values = self.per_objective_losses(margins, labels.to(margins.dtype))
+        loss, per_objective, present = self.combine_losses(values, preference, labels != 0)
+        loss = self.add_orthogonal_regularization(loss)
+
+        self.log_preference_metrics(mode, preference, per_objective, present, loss)
+        gathered = self.accelerator.gather(self.beta * margins.detach())
+        self._metrics[mode]["rewards/margins"].append(gathered.mean().item())
+        if return_outputs:
+            raise ValueError("PanaceaDPOTrainer does not return logits; evaluate with prediction_loss_only=True.")
+        return loss
