@@ -12,9 +12,22 @@ from .registration import register
 
 register()
 
+_TRAINERS = {"PanaceaDPOConfig", "PanaceaDPOTrainer", "PanaceaSFTConfig", "PanaceaSFTTrainer"}
+
+
+def __getattr__(name: str):
+    """Trainers load TRL, so they are imported on first use: ``from peft_panacea import PanaceaDPOTrainer``."""
+    if name in _TRAINERS:
+        from . import trainer
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module 'peft_panacea' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
 
 __all__ = [
+    *sorted(_TRAINERS),
     "PanaceaConfig",
     "PanaceaLayer",
     "PanaceaLinear",

@@ -38,3 +38,33 @@ def check_preference_labels(dataset: Any, pref_dim: int, name: str = "dataset") 
         bad = [value for value in labels if value not in _ALLOWED]
         if bad:
             raise ValueError(f"{name} row {row}: `{LABELS}` = {labels!r} has values {bad} outside {{-1, 0, 1}}.")
+
+
+OBJECTIVE = "objective"
+
+
+def objectives_as_indices(dataset: Any, config: Any, name: str = "dataset") -> Any:
+    """Check the SFT ``objective`` column and map names (from ``preference_names``) to indices."""
+    if dataset is None or getattr(dataset, "column_names", None) is None:
+        return dataset
+    if isinstance(dataset, dict):
+        return {key: objectives_as_indices(split, config, f"{name}['{key}']") for key, split in dataset.items()}
+    if OBJECTIVE not in dataset.column_names:
+        raise ValueError(
+            f"{name} has no `{OBJECTIVE}` column (columns: {dataset.column_names}). Add the index (0..{config.pref_dim - 1}) "
+            f"or name ({config.objective_names}) of the objective whose style each completion shows."
+        )
+    names = config.objective_names
+    indices = []
+    for row, value in enumerate(dataset[OBJECTIVE]):
+        if isinstance(value, str):
+            if value not in names:
+                raise ValueError(f"{name} row {row}: `{OBJECTIVE}` = {value!r} is not one of the objectives {names}.")
+            value = names.index(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < config.pref_dim:
+            raise ValueError(
+                f"{name} row {row}: `{OBJECTIVE}` = {value!r} must be an index in [0, {config.pref_dim - 1}] or a "
+                f"name in {names}."
+            )
+        indices.append(value)
+    return dataset.remove_columns(OBJECTIVE).add_column(OBJECTIVE, indices)
