@@ -11,7 +11,7 @@ from peft_panacea import PanaceaConfig
 VOCAB = 97
 
 
-def tiny_llama(seed: int = 0, layers: int = 2) -> LlamaForCausalLM:
+def tiny_llama(seed: int = 0, layers: int = 2, initializer_range: float = 0.02) -> LlamaForCausalLM:
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=VOCAB,
@@ -24,6 +24,7 @@ def tiny_llama(seed: int = 0, layers: int = 2) -> LlamaForCausalLM:
         pad_token_id=0,
         eos_token_id=1,
         bos_token_id=2,
+        initializer_range=initializer_range,
     )
     return LlamaForCausalLM(config).eval()
 

@@ -1,0 +1,78 @@
+"""A tiny model trained with PanaceaDPOTrainer must be steerable: more weight on objective 1, more of its tokens."""
+
+import random
+import warnings
+
+import pytest
+import torch
+from datasets import Dataset
+from scipy.stats import spearmanr
+
+from peft_panacea import PanaceaConfig, PanaceaDPOConfig, PanaceaDPOTrainer
+from peft_panacea.sampling import preference_grid
+
+from .models import tiny_llama, tiny_tokenizer
+
+OBJECTIVE_1 = ["w10", "w11", "w12"]  # tokens objective 1 prefers
+OBJECTIVE_2 = ["w40", "w41", "w42"]  # tokens objective 2 prefers
+
+
+def random_prompt(rng: random.Random) -> str:
+    return f"w{rng.randrange(60, 90)} w{rng.randrange(60, 90)}"
+
+
+def conflicting_pairs(rng: random.Random, n: int = 64) -> Dataset:
+    rows = []
+    for i in range(n):
+        one, two = " " + rng.choice(OBJECTIVE_1), " " + rng.choice(OBJECTIVE_2)
+        if i % 2:
+            rows.append({"prompt": random_prompt(rng), "chosen": one, "rejected": two, "preference_labels": [1, -1]})
+        else:
+            rows.append({"prompt": random_prompt(rng), "chosen": two, "rejected": one, "preference_labels": [-1, 1]})
+    return Dataset.from_list(rows)
+
+
+@pytest.mark.parametrize("aggregation, granularity", [("linear", "batch"), ("tchebycheff", "sample")])
+def test_sweeping_the_preference_moves_the_objective_token_share_monotonically(tmp_path, aggregation, granularity):
+    rng = random.Random(0)
+    tokenizer = tiny_tokenizer()
+    args = PanaceaDPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=16,
+        max_steps=150,
+        learning_rate=3e-2,
+        lr_scheduler_type="constant",
+        beta=1.0,
+        aggregation=aggregation,
+        preference_granularity=granularity,
+        gradient_checkpointing=False,
+        bf16=False,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=50,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # A wider init than the other tests' models, so the random LM head can express a strong preference.
+        trainer = PanaceaDPOTrainer(
+            model=tiny_llama(initializer_range=0.3),
+            args=args,
+            train_dataset=conflicting_pairs(rng),
+            processing_class=tokenizer,
+            peft_config=PanaceaConfig(pref_dim=2, r=4, task_type="CAUSAL_LM"),
+        )
+        trainer.train()
+    model = trainer.model.eval()
+    held_out = tokenizer([random_prompt(rng) for _ in range(16)], return_tensors="pt")["input_ids"]
+    one_ids = tokenizer.convert_tokens_to_ids(OBJECTIVE_1)
+    two_ids = tokenizer.convert_tokens_to_ids(OBJECTIVE_2)
+    grid = preference_grid(2, 11)
+    shares = []
+    with torch.no_grad():
+        for preference in grid:
+            probs = model(input_ids=held_out, preference=preference).logits[:, -1].softmax(-1)
+            one, two = probs[:, one_ids].sum(-1), probs[:, two_ids].sum(-1)
+            shares.append((one / (one + two)).mean().item())
+    rho = spearmanr(grid[:, 0].numpy(), shares).statistic
+    assert rho >= 0.9, (rho, shares)
+    assert shares[-1] - shares[0] > 0.3, shares
