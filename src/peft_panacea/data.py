@@ -51,8 +51,9 @@ def objectives_as_indices(dataset: Any, config: Any, name: str = "dataset") -> A
         return {key: objectives_as_indices(split, config, f"{name}['{key}']") for key, split in dataset.items()}
     if OBJECTIVE not in dataset.column_names:
         raise ValueError(
-            f"{name} has no `{OBJECTIVE}` column (columns: {dataset.column_names}). Add the index (0..{config.pref_dim - 1}) "
-            f"or name ({config.objective_names}) of the objective whose style each completion shows."
+            f"{name} has no `{OBJECTIVE}` column (columns: {dataset.column_names}). Add the index "
+            f"(0..{config.pref_dim - 1}) or name ({config.objective_names}) of the objective whose style each "
+            "completion shows."
         )
     names = config.objective_names
     indices = []
