@@ -188,3 +188,19 @@ def test_trainer_requires_a_panacea_adapter(tmp_path):
         make_trainer(tmp_path, peft_config=LoraConfig(r=4))
     with pytest.raises(ValueError, match="tchebycheff_ideal_point` has 3 values"):
         make_trainer(tmp_path, tchebycheff_ideal_point=[0.0, 0.0, 0.0])
+
+
+def test_precomputed_reference_matches_on_the_fly_reference(tmp_path):
+    model = get_peft_model(tiny_llama(), PanaceaConfig(pref_dim=2, task_type="CAUSAL_LM"))
+    perturb_adapter(model, seed=4, scale=0.3)  # a trained adapter: TRL's "ref" copy would differ from the base
+    trainer = make_trainer(
+        tmp_path, model=model, peft_config=None, precompute_ref_log_probs=True, gradient_checkpointing=False
+    )
+    assert list(trainer.model.peft_config) == ["default"]
+    rows = [trainer.train_dataset[i] for i in range(4)]
+    assert "ref_chosen_logps" in rows[0]
+    batch = trainer.data_collator(rows)
+    trainer.next_preference = lambda batch_size, mode: torch.tensor([0.5, 0.5])
+    precomputed = trainer.compute_loss(trainer.model, batch)
+    trainer.precompute_ref_logps = False
+    torch.testing.assert_close(trainer.compute_loss(trainer.model, batch), precomputed)
