@@ -12,7 +12,16 @@ from .registration import register
 
 register()
 
-_TRAINERS = {"PanaceaDPOConfig", "PanaceaDPOTrainer", "PanaceaSFTConfig", "PanaceaSFTTrainer"}
+_TRAINERS = {
+    "PanaceaDPOConfig",
+    "PanaceaDPOTrainer",
+    "PanaceaGRPOConfig",
+    "PanaceaGRPOTrainer",
+    "PanaceaRLOOConfig",
+    "PanaceaRLOOTrainer",
+    "PanaceaSFTConfig",
+    "PanaceaSFTTrainer",
+}
 
 
 def __getattr__(name: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..aggregation import AGGREGATIONS
 
@@ -27,11 +28,13 @@ class PanaceaArguments:
             config's value.
     """
 
+    granularities: ClassVar[tuple[str, ...]] = GRANULARITIES
+
     aggregation: str = field(default="linear", metadata={"help": f"One of {AGGREGATIONS}."})
     preference_sampling: str = field(default="uniform", metadata={"help": f"One of {SAMPLINGS}."})
     dirichlet_alpha: float = field(default=1.0, metadata={"help": "Concentration for 'dirichlet' sampling."})
     vertex_probability: float = field(default=0.3, metadata={"help": "Probability of a corner for 'vertex'."})
-    preference_granularity: str = field(default="batch", metadata={"help": f"One of {GRANULARITIES}."})
+    preference_granularity: str = field(default="batch", metadata={"help": "'batch' or 'sample' ('group' online)."})
     tchebycheff_ideal_point: list[float] | None = field(
         default=None, metadata={"help": "Ideal point z per objective (default zeros)."}
     )
@@ -44,7 +47,7 @@ class PanaceaArguments:
         choices = {
             "aggregation": AGGREGATIONS,
             "preference_sampling": SAMPLINGS,
-            "preference_granularity": GRANULARITIES,
+            "preference_granularity": self.granularities,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -57,3 +60,41 @@ class PanaceaArguments:
             raise ValueError(f"`smooth_tchebycheff_mu` must be > 0, got {self.smooth_tchebycheff_mu}.")
         if self.orth_reg_weight is not None and not self.orth_reg_weight >= 0:
             raise ValueError(f"`orth_reg_weight` must be >= 0, got {self.orth_reg_weight}.")
+
+
+REWARD_NORMALIZATIONS = ("running", "group", "none")
+
+
+@dataclass
+class PanaceaOnlineArguments(PanaceaArguments):
+    """Options of the online (GRPO / RLOO) Panacea trainers, on top of :class:`PanaceaArguments`.
+
+    Args:
+        preference_granularity: ``"batch"``: one preference per generation batch (works with every generation
+            backend, vLLM included); ``"group"``: one per prompt group, shared by all its completions, so
+            group-relative advantages compare completions made under the same preference.
+        reward_normalization: Per-objective normalisation before aggregation, since preference weights mean nothing
+            across objectives on different scales: ``"running"`` (mean/std over all rewards seen so far),
+            ``"group"`` (z-score within each prompt group) or ``"none"``.
+        tchebycheff_ideal_point: Ideal point in raw reward units (needs ``reward_normalization`` "running" or
+            "none"); default: the running per-objective maximum of the normalised rewards.
+        check_reward_names: Require callable reward functions to be named like the adapter's
+            ``preference_names``, which catches objectives passed in the wrong order.
+    """
+
+    granularities: ClassVar[tuple[str, ...]] = ("batch", "group")
+
+    reward_normalization: str = field(default="running", metadata={"help": f"One of {REWARD_NORMALIZATIONS}."})
+    check_reward_names: bool = field(default=True, metadata={"help": "Match reward function names to objectives."})
+
+    def _check_panacea_arguments(self) -> None:
+        super()._check_panacea_arguments()
+        if self.reward_normalization not in REWARD_NORMALIZATIONS:
+            raise ValueError(
+                f"`reward_normalization` must be one of {REWARD_NORMALIZATIONS}, got {self.reward_normalization!r}."
+            )
+        if self.tchebycheff_ideal_point is not None and self.reward_normalization == "group":
+            raise ValueError(
+                "A fixed `tchebycheff_ideal_point` is in raw reward units and cannot follow per-group z-scores; use "
+                "reward_normalization='running' or 'none', or leave the ideal point to the running maximum."
+            )
