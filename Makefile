@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) examples/quickstart.py --output-dir outputs/quickstart
+	HF_HUB_OFFLINE=1 $(VENV)/bin/panacea demo --output-dir outputs/demo
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

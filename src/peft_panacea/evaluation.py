@@ -79,8 +79,11 @@ class FrontResult:
 
         result = {}
         for i, name in enumerate(self.objective_names):
-            rho = spearmanr(self.preferences[:, i], self.objectives[:, i]).statistic
-            result[name] = float(rho) if np.isfinite(rho) else 0.0
+            weights, scores = self.preferences[:, i], self.objectives[:, i]
+            if np.ptp(weights) == 0 or np.ptp(scores) == 0:
+                result[name] = 0.0  # a constant score does not follow its weight at all
+                continue
+            result[name] = float(spearmanr(weights, scores).statistic)
         return result
 
     def metrics(self, reference_point: Sequence[float] | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ the objective names, so they line up with ``PanaceaConfig(preference_names=[...]
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -18,6 +19,11 @@ def _text(completion: Any) -> str:
     return str(completion)
 
 
+def _words_only(text: str) -> str:
+    """Letters, digits and plain punctuation: VADER's emoji lexicon would otherwise reward strings of emoji."""
+    return re.sub(r"[^A-Za-z0-9\s.,;:!?'-]", " ", text)
+
+
 @lru_cache(maxsize=1)
 def _vader():
     try:
@@ -28,9 +34,16 @@ def _vader():
 
 
 def positivity(completions: list, **kwargs: Any) -> list[float]:
-    """VADER compound sentiment in [-1, 1]: how positive the reply sounds."""
+    """VADER compound sentiment of the reply's words, in [-1, 1]: how positive it sounds."""
     analyzer = _vader()
-    return [analyzer.polarity_scores(_text(c))["compound"] for c in completions]
+    return [analyzer.polarity_scores(_words_only(_text(c)))["compound"] for c in completions]
+
+
+def neutrality(completions: list, **kwargs: Any) -> list[float]:
+    """VADER's share of neutral words in the reply, in [0, 1] (0 for a reply with no words): a calm, factual tone,
+    which conflicts with positivity."""
+    analyzer = _vader()
+    return [analyzer.polarity_scores(_words_only(_text(c)))["neu"] for c in completions]
 
 
 def conciseness(completions: list, **kwargs: Any) -> list[float]:
@@ -38,4 +51,4 @@ def conciseness(completions: list, **kwargs: Any) -> list[float]:
     return [1.0 - min(len(_text(c).split()), CONCISE_WORDS) / CONCISE_WORDS for c in completions]
 
 
-REWARD_FUNCTIONS = {"positivity": positivity, "conciseness": conciseness}
+REWARD_FUNCTIONS = {"positivity": positivity, "neutrality": neutrality, "conciseness": conciseness}

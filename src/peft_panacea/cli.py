@@ -1,0 +1,155 @@
+"""The ``panacea`` command: ``demo`` (the main job), ``eval`` (measure a saved adapter), ``export`` (one preference
+as a plain LoRA or a merged model). Errors print one line and exit with status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .demo import OBJECTIVES, DemoSettings, format_table, load_model, run_demo
+
+
+class CliError(Exception):
+    """A user error: printed as one line, without a traceback."""
+
+
+def parse_preference(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError as err:
+        raise CliError(f"bad preference '{text}': give comma-separated numbers, e.g. 0.3,0.7") from err
+    return values
+
+
+def parse_rewards(text: str) -> list:
+    from .rewards import REWARD_FUNCTIONS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in REWARD_FUNCTIONS]
+    if unknown or not names:
+        raise CliError(f"unknown reward(s) {unknown or text!r}; available: {', '.join(REWARD_FUNCTIONS)}")
+    return [REWARD_FUNCTIONS[name] for name in names]
+
+
+def load_adapter(adapter: str, model_path: str | None):
+    import json
+
+    from peft import PeftModel
+
+    config_file = Path(adapter) / "adapter_config.json"
+    if not config_file.exists():
+        raise CliError(f"no adapter at '{adapter}' (adapter_config.json missing)")
+    base_path = model_path or json.loads(config_file.read_text()).get("base_model_name_or_path")
+    if not base_path or not Path(base_path).exists():
+        raise CliError(f"base model '{base_path}' not found; pass --model with a local causal LM folder")
+    base, tokenizer = load_model(base_path)
+    return PeftModel.from_pretrained(base, adapter), tokenizer, base_path
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    settings = DemoSettings(
+        steps=args.steps,
+        output_dir=args.output_dir,
+        model=args.model,
+        seed=args.seed,
+        points=args.points,
+        eval_prompts=args.eval_prompts,
+        num_generations=args.num_generations,
+        max_completion_length=args.max_completion_length,
+    )
+    result = run_demo(settings)
+    print(format_table(result))
+    print(f"wrote {args.output_dir}/adapter, front.json and front.png")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from .evaluation import evaluate_front
+    from .prompts import demo_prompts
+
+    reward_fns = parse_rewards(args.rewards)
+    model, tokenizer, _ = load_adapter(args.adapter, args.model)
+    prompts = Path(args.prompts).read_text().splitlines() if args.prompts else demo_prompts()[: args.eval_prompts]
+    result = evaluate_front(
+        model,
+        tokenizer,
+        [p for p in prompts if p.strip()],
+        reward_fns,
+        n_points=args.points,
+        max_new_tokens=args.max_new_tokens,
+    )
+    reference = (
+        parse_preference(args.reference_point)
+        if args.reference_point
+        else [min(0.0, v) - 1 for v in result.objectives.min(0)]
+    )
+    result.reference_point = reference
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    result.to_json(output_dir / "front.json", reference_point=reference)
+    result.plot(output_dir / "front.png")
+    print(format_table(result))
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    preference = parse_preference(args.preference)
+    model, tokenizer, _ = load_adapter(args.adapter, args.model)
+    if args.merged:
+        model.set_preference(preference)
+        merged = model.merge_and_unload()
+        merged.save_pretrained(args.out)
+        tokenizer.save_pretrained(args.out)
+    else:
+        model.export_lora(args.out, preference=preference)
+    print(f"wrote {'merged model' if args.merged else 'LoRA adapter'} at preference {preference} to {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="panacea", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="train on positivity vs conciseness, sweep the front, write outputs")
+    demo.add_argument("--steps", type=int, default=DemoSettings.steps)
+    demo.add_argument("--output-dir", default=DemoSettings.output_dir)
+    demo.add_argument("--model", default=None, help="local causal LM folder (default: embedded SmolLM2)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--points", type=int, default=DemoSettings.points, help="grid points per objective")
+    demo.add_argument("--eval-prompts", type=int, default=DemoSettings.eval_prompts)
+    demo.add_argument("--num-generations", type=int, default=DemoSettings.num_generations)
+    demo.add_argument("--max-completion-length", type=int, default=DemoSettings.max_completion_length)
+    demo.set_defaults(func=cmd_demo)
+
+    evaluate = sub.add_parser("eval", help="sweep a saved adapter over the preference grid")
+    evaluate.add_argument("--adapter", required=True)
+    evaluate.add_argument("--model", default=None, help="base model folder (default: from adapter_config.json)")
+    evaluate.add_argument("--rewards", default=",".join(OBJECTIVES), help="comma-separated reward names")
+    evaluate.add_argument("--prompts", default=None, help="text file, one prompt per line (default: demo prompts)")
+    evaluate.add_argument("--eval-prompts", type=int, default=8)
+    evaluate.add_argument("--points", type=int, default=11)
+    evaluate.add_argument("--max-new-tokens", type=int, default=32)
+    evaluate.add_argument("--reference-point", default=None, help="comma-separated, one value per reward")
+    evaluate.add_argument("--output-dir", default="outputs/eval")
+    evaluate.set_defaults(func=cmd_eval)
+
+    export = sub.add_parser("export", help="write one preference as a plain LoRA (or a merged model)")
+    export.add_argument("--adapter", required=True)
+    export.add_argument("--preference", required=True, help="comma-separated weights, e.g. 0.3,0.7")
+    export.add_argument("--out", required=True)
+    export.add_argument("--model", default=None, help="base model folder (default: from adapter_config.json)")
+    export.add_argument("--merged", action="store_true", help="write the merged full model instead of a LoRA")
+    export.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CliError, ValueError, FileNotFoundError, ImportError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"panacea {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The `panacea` command: every subcommand on a tiny local model, and one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .models import tiny_llama, tiny_tokenizer
+
+
+def panacea(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "peft_panacea.cli", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    pytest.importorskip("vaderSentiment", reason="the demo's positivity reward needs vaderSentiment")
+    root = tmp_path_factory.mktemp("cli")
+    tiny_llama().save_pretrained(root / "model")
+    tokenizer = tiny_tokenizer()
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    tokenizer.save_pretrained(root / "model")
+    result = panacea(
+        "demo",
+        "--model",
+        str(root / "model"),
+        "--steps",
+        "1",
+        "--output-dir",
+        str(root / "demo"),
+        "--points",
+        "3",
+        "--eval-prompts",
+        "2",
+        "--num-generations",
+        "2",
+        "--max-completion-length",
+        "4",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "monotonicity" in result.stdout and "hypervolume" in result.stdout
+    return root
+
+
+def test_demo_writes_adapter_front_json_and_png(demo_dir):
+    out = demo_dir / "demo"
+    assert (out / "adapter" / "adapter_model.safetensors").exists()
+    data = json.loads((out / "front.json").read_text())
+    assert data["objective_names"] == ["positivity", "neutrality"]
+    assert data["metrics"]["reference_point"] == [-1.0, 0.0]
+    assert len(data["preferences"]) == 3 and {"hypervolume", "monotonicity"} <= data["metrics"].keys()
+    assert (out / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_on_saved_adapter(demo_dir, tmp_path):
+    result = panacea(
+        "eval",
+        "--adapter",
+        str(demo_dir / "demo" / "adapter"),
+        "--model",
+        str(demo_dir / "model"),
+        "--rewards",
+        "conciseness,positivity",
+        "--points",
+        "3",
+        "--eval-prompts",
+        "2",
+        "--max-new-tokens",
+        "3",
+        "--output-dir",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads((tmp_path / "front.json").read_text())
+    assert data["objective_names"] == ["conciseness", "positivity"]
+    assert (tmp_path / "front.png").exists()
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_export(demo_dir, tmp_path, merged):
+    args = [
+        "export",
+        "--adapter",
+        str(demo_dir / "demo" / "adapter"),
+        "--model",
+        str(demo_dir / "model"),
+        "--preference",
+        "0.3,0.7",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    result = panacea(*args, *(["--merged"] if merged else []))
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = "model.safetensors" if merged else "adapter_model.safetensors"
+    assert (tmp_path / "out" / expected).exists()
+    if not merged:
+        assert json.loads((tmp_path / "out" / "adapter_config.json").read_text())["peft_type"] == "LORA"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["demo", "--model", "/no/such/model", "--steps", "1"], "model path '/no/such/model' does not exist"),
+        (["export", "--adapter", "/no/adapter", "--preference", "0.3,abc", "--out", "x"], "bad preference '0.3,abc'"),
+        (["eval", "--adapter", "/no/adapter", "--rewards", "funny"], "unknown reward(s) ['funny']"),
+        (
+            ["export", "--adapter", "/no/adapter", "--preference", "0.3,0.7", "--out", "x"],
+            "no adapter at '/no/adapter'",
+        ),
+    ],
+)
+def test_errors_are_one_line_without_traceback(args, message):
+    result = panacea(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if "error" in line]) == 1
+
+
+def test_bad_preference_values_for_the_adapter_are_one_line(demo_dir, tmp_path):
+    result = panacea(
+        "export",
+        "--adapter",
+        str(demo_dir / "demo" / "adapter"),
+        "--model",
+        str(demo_dir / "model"),
+        "--preference",
+        "0.3,0.3,0.4",
+        "--out",
+        str(tmp_path / "x"),
+    )
+    assert result.returncode == 2 and "has length 3 but the adapter has pref_dim=2" in result.stderr
+    assert "Traceback" not in result.stderr
