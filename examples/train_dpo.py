@@ -13,27 +13,16 @@ import argparse
 from pathlib import Path
 
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from peft_panacea import PanaceaConfig, PanaceaDPOConfig, PanaceaDPOTrainer
 from peft_panacea.converters import from_pku_saferlhf
+from peft_panacea.demo import load_model
 
 HERE = Path(__file__).parent
 
 
 def load_table(path: str) -> Dataset:
     return Dataset.from_parquet(path) if path.endswith(".parquet") else Dataset.from_json(path)
-
-
-def load_model(path: str | None):
-    if path is None:
-        from peft_panacea.default_model import load_default_model
-
-        return load_default_model()
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return AutoModelForCausalLM.from_pretrained(path), tokenizer
 
 
 def main() -> None:

@@ -14,9 +14,9 @@ import argparse
 import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
-from train_dpo import load_model
 
 from peft_panacea import PanaceaConfig, PanaceaGRPOConfig, PanaceaGRPOTrainer
+from peft_panacea.demo import load_model
 from peft_panacea.prompts import demo_prompts
 from peft_panacea.rewards import conciseness, positivity
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 
 from datasets import Dataset
-from train_dpo import load_model, load_table
+from train_dpo import load_table
 
 from peft_panacea import PanaceaConfig, PanaceaSFTConfig, PanaceaSFTTrainer
+from peft_panacea.demo import load_model
 
 TOPICS = [
     "the ocean",

@@ -2,6 +2,7 @@
 
 import importlib.util
 
+import numpy as np
 import pytest
 import torch
 from peft import get_peft_model
@@ -38,3 +39,23 @@ def test_default_model_loads_and_is_steerable_after_one_step():
         second = model(**batch, preference=[0.0, 1.0]).logits
     assert torch.isfinite(first).all()
     assert not torch.allclose(first, second)
+
+
+def test_demo_end_to_end_on_the_real_model(tmp_path):
+    pytest.importorskip("vaderSentiment", reason="the demo rewards need vaderSentiment")
+    from peft_panacea.demo import DemoSettings, run_demo
+
+    settings = DemoSettings(
+        steps=2,
+        output_dir=str(tmp_path),
+        points=3,
+        eval_prompts=2,
+        num_generations=2,
+        prompts_per_step=1,
+        max_completion_length=8,
+    )
+    result = run_demo(settings)
+    assert result.objectives.shape == (3, 2) and np.isfinite(result.objectives).all()
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+    assert (tmp_path / "front.png").exists() and (tmp_path / "front.json").exists()
+    assert all(text for row in result.completions for text in row)
