@@ -1,0 +1,163 @@
+"""How front quality and training cost grow with the number of objectives m (2, 3, 5, 10), on a synthetic task.
+
+Objective i prefers a disjoint set of 3 tokens. Each DPO pair puts a token of one objective's set against another's
+(label +1 for the first objective, -1 for the second, 0 for the rest). A small random Llama is trained with
+PanaceaDPOTrainer for the same number of steps at every m, then evaluated on held-out prompts over the Das-Dennis
+grid: objective i's score is the probability share of its tokens at the first completion position.
+
+    python benchmarks/objectives_scale.py [--steps 150] [--objectives 2 3 5 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+import warnings
+
+import numpy as np
+import torch
+from datasets import Dataset
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from peft_panacea import PanaceaConfig, PanaceaDPOConfig, PanaceaDPOTrainer
+from peft_panacea.evaluation import FrontResult
+from peft_panacea.sampling import preference_grid
+
+VOCAB = 128
+GRID_POINTS = {2: 11, 3: 6, 5: 4, 10: 3}
+
+
+def tokenizer() -> PreTrainedTokenizerFast:
+    vocab = {t: i for i, t in enumerate(["<pad>", "<eos>", "<bos>", "<unk>"] + [f"w{i}" for i in range(VOCAB - 4)])}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
+
+
+def model(seed: int = 0) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        initializer_range=0.3,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+    return LlamaForCausalLM(config)
+
+
+def token_sets(m: int) -> list[list[str]]:
+    return [[f"w{10 + 3 * i + k}" for k in range(3)] for i in range(m)]
+
+
+def prompt(rng: random.Random) -> str:
+    return f"w{rng.randrange(60, 120)} w{rng.randrange(60, 120)}"
+
+
+def pairs(m: int, rng: random.Random, n: int = 256) -> Dataset:
+    sets, rows = token_sets(m), []
+    for _ in range(n):
+        good, bad = rng.sample(range(m), 2)
+        labels = [0] * m
+        labels[good], labels[bad] = 1, -1
+        rows.append(
+            {
+                "prompt": prompt(rng),
+                "chosen": " " + rng.choice(sets[good]),
+                "rejected": " " + rng.choice(sets[bad]),
+                "preference_labels": labels,
+            }
+        )
+    return Dataset.from_list(rows)
+
+
+@torch.no_grad()
+def front(trained, tok, m: int, rng: random.Random) -> FrontResult:
+    grid = preference_grid(m, GRID_POINTS[m])
+    ids = tok([prompt(rng) for _ in range(16)], return_tensors="pt")["input_ids"]
+    set_ids = [tok.convert_tokens_to_ids(s) for s in token_sets(m)]
+    scores = []
+    for pref in grid:
+        probs = trained(input_ids=ids, preference=pref).logits[:, -1].softmax(-1)
+        mass = torch.stack([probs[:, s].sum(-1) for s in set_ids], -1)  # (prompts, m)
+        scores.append((mass / mass.sum(-1, keepdim=True)).numpy())
+    per_prompt = np.stack(scores)
+    return FrontResult(grid.numpy(), per_prompt.mean(1), per_prompt, [f"o{i}" for i in range(m)])
+
+
+def run(m: int, steps: int, seed: int) -> dict:
+    rng = random.Random(seed)
+    tok = tokenizer()
+    args = PanaceaDPOConfig(
+        output_dir="/tmp/panacea-scale",
+        per_device_train_batch_size=16,
+        max_steps=steps,
+        learning_rate=3e-2,
+        lr_scheduler_type="constant",
+        beta=1.0,
+        preference_granularity="sample",
+        gradient_checkpointing=False,
+        bf16=False,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=steps,
+        seed=seed,
+        use_cpu=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = PanaceaDPOTrainer(
+            model=model(seed),
+            args=args,
+            train_dataset=pairs(m, rng),
+            processing_class=tok,
+            peft_config=PanaceaConfig(pref_dim=m, r=4, task_type="CAUSAL_LM"),
+        )
+        start = time.perf_counter()
+        trainer.train()
+        step_s = (time.perf_counter() - start) / steps
+    result = front(trainer.model.eval(), tok, m, rng)
+    monotonicity = result.monotonicity()
+    return {
+        "m": m,
+        "grid": len(result.preferences),
+        "step_ms": 1e3 * step_s,
+        "hypervolume": result.hypervolume(np.zeros(m)),
+        "inner_product": result.inner_product(),
+        "mean_monotonicity": float(np.mean(list(monotonicity.values()))),
+        "min_monotonicity": float(np.min(list(monotonicity.values()))),
+        "sparsity": result.sparsity(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--objectives", type=int, nargs="+", default=[2, 3, 5, 10])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rows = [run(m, args.steps, args.seed) for m in args.objectives]
+    base = rows[0]
+    print(
+        f"{args.steps} steps of PanaceaDPOTrainer per m, tiny random Llama, CPU; reference point 0; chance share 1/m"
+    )
+    print(
+        f"{'m':>3} {'grid':>5} {'step ms':>8} {'vs m=' + str(base['m']):>8} {'HV':>9} {'inner prod':>10} "
+        f"{'mono mean':>9} {'mono min':>8} {'sparsity':>9}"
+    )
+    for r in rows:
+        print(
+            f"{r['m']:>3} {r['grid']:>5} {r['step_ms']:8.1f} {r['step_ms'] / base['step_ms']:8.2f} "
+            f"{r['hypervolume']:9.5f} {r['inner_product']:10.4f} {r['mean_monotonicity']:9.3f} "
+            f"{r['min_monotonicity']:8.3f} {r['sparsity']:9.5f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
