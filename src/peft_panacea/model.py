@@ -228,10 +228,14 @@ class PanaceaModel(BaseTuner):
         return torch.stack(terms).mean()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the model; adds ``orth_reg_weight * orthogonal_regularization()`` to a returned training loss."""
+        """Run the model; adds ``orth_reg_weight * orthogonal_regularization()`` to a returned training loss.
+
+        Skipped for TRL's fused LM head: TRL never reads that loss, and the Panacea trainers add the penalty
+        themselves, so computing it over every layer on each forward would be wasted work.
+        """
         outputs = self.model.forward(*args, **kwargs)
         loss = getattr(outputs, "loss", None)
-        if self.training and isinstance(loss, torch.Tensor):
+        if self.training and isinstance(loss, torch.Tensor) and not kwargs.get("fused_lm_head"):
             weight = self.peft_config[self.active_adapters[0]].orth_reg_weight
             if weight > 0:
                 outputs.loss = loss + weight * self.orthogonal_regularization()
