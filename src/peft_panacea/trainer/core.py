@@ -12,6 +12,7 @@ from ..aggregation import aggregate
 from ..config import PanaceaConfig
 from ..model import PanaceaModel
 from ..sampling import PreferenceSampler
+from .collator import WithColumns
 
 
 def resolve_panacea_config(model: Any, peft_config: PeftConfig | None) -> PanaceaConfig:
@@ -35,6 +36,9 @@ class PanaceaTrainerMixin:
 
     # Per-micro-batch mean losses: let Trainer divide them by the gradient accumulation steps.
     loss_is_scaled_for_ga = False
+    # Per-row dataset columns the loss needs besides TRL's own (name -> tensor dtype): kept through column pruning
+    # and added to each batch by the collator.
+    extra_columns: dict[str, torch.dtype] = {}
 
     def _setup_panacea(self, config: PanaceaConfig) -> None:
         args = self.args
@@ -50,7 +54,14 @@ class PanaceaTrainerMixin:
             )
         self.ideal_point = torch.tensor(ideal if ideal is not None else [0.0] * config.pref_dim)
         self.orth_reg_weight = config.orth_reg_weight if args.orth_reg_weight is None else args.orth_reg_weight
+        if self.extra_columns:
+            self.data_collator = WithColumns(self.data_collator, self.extra_columns)
         self._drop_ref_adapter()
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        missing = [name for name in self.extra_columns if name not in self._signature_columns]
+        self._signature_columns = [*self._signature_columns, *missing]
 
     def _drop_ref_adapter(self) -> None:
         """Use the adapter-disabled base as reference: TRL's "ref" copy would read its own, unrelated preference."""

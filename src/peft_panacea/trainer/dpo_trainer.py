@@ -10,7 +10,6 @@ from peft import PeftConfig
 from trl import DPOTrainer
 
 from ..data import LABELS, check_preference_labels
-from .collator import WithColumns
 from .core import PanaceaTrainerMixin, resolve_panacea_config
 from .dpo_config import PanaceaDPOConfig
 
@@ -27,6 +26,7 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
     """
 
     _tag_names = ["trl", "dpo", "panacea"]
+    extra_columns = {LABELS: torch.float32}
 
     def __init__(
         self,
@@ -54,13 +54,7 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
             peft_config=peft_config,
             **kwargs,
         )
-        self.data_collator = WithColumns(self.data_collator, {LABELS: torch.float32})
         self._setup_panacea(config)
-
-    def _set_signature_columns_if_needed(self) -> None:
-        super()._set_signature_columns_if_needed()
-        if LABELS not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, LABELS]
 
     def _precompute_ref_logps(self, *args: Any, **kwargs: Any) -> Any:
         self._drop_ref_adapter()  # runs inside DPOTrainer.__init__, before _setup_panacea

@@ -9,7 +9,6 @@ from peft import PeftConfig
 from trl import SFTTrainer
 
 from ..data import OBJECTIVE, objectives_as_indices
-from .collator import WithColumns
 from .core import PanaceaTrainerMixin, resolve_panacea_config
 from .sft_config import PanaceaSFTConfig
 
@@ -21,6 +20,7 @@ class PanaceaSFTTrainer(PanaceaTrainerMixin, SFTTrainer):
     """
 
     _tag_names = ["trl", "sft", "panacea"]
+    extra_columns = {OBJECTIVE: torch.long}
 
     def __init__(
         self,
@@ -46,13 +46,7 @@ class PanaceaSFTTrainer(PanaceaTrainerMixin, SFTTrainer):
             peft_config=peft_config,
             **kwargs,
         )
-        self.data_collator = WithColumns(self.data_collator, {OBJECTIVE: torch.long})
         self._setup_panacea(config)
-
-    def _set_signature_columns_if_needed(self) -> None:
-        super()._set_signature_columns_if_needed()
-        if OBJECTIVE not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, OBJECTIVE]
 
     def compute_loss(
         self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool = False, num_items_in_batch: Any = None
