@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from peft_panacea.evaluation import FrontResult, evaluate_front
+from peft_panacea.evaluation import FrontResult, evaluate_front, evaluate_policies
 from peft_panacea.sampling import preference_grid
 
 from .models import panacea_model, tiny_tokenizer
@@ -98,6 +98,29 @@ def test_evaluate_front_mixed_preference_batches_match_one_preference_at_a_time(
         out = model.generate(input_ids=ids, preference=pref, max_new_tokens=5, do_sample=False, pad_token_id=0)
         texts = tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
         assert texts == mixed.completions[i]
+
+
+def test_evaluate_policies_calls_select_per_preference_and_matches_evaluate_front():
+    model = panacea_model("llama", seed=3)
+    tokenizer = tiny_tokenizer()
+    prompts = ["w5 w6 w7", "w20 w21 w22", "w60 w61 w62"]
+    grid = preference_grid(2, 4)
+    asked = []
+
+    def select(preference):
+        asked.append(preference)
+        model.set_preference(preference)
+        return model
+
+    rewards = [low_tokens, high_tokens]
+    policies = evaluate_policies(
+        select, tokenizer, prompts, rewards, grid, batch_size=2, max_new_tokens=5, progress=False
+    )
+    front = evaluate_front(model, tokenizer, prompts, rewards, grid, max_new_tokens=5, progress=False)
+    assert asked == grid.tolist()
+    assert policies.completions == front.completions
+    np.testing.assert_allclose(policies.objectives, front.objectives)
+    assert len({tuple(row) for row in policies.completions}) > 1  # the preferences really gave different policies
 
 
 def test_evaluate_front_rejects_bad_preferences():

@@ -107,7 +107,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="panacea", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train on positivity vs conciseness, sweep the front, write outputs")
+    demo = sub.add_parser("demo", help="train on positivity vs neutrality, sweep the front, write outputs")
     demo.add_argument("--steps", type=int, default=DemoSettings.steps)
     demo.add_argument("--output-dir", default=DemoSettings.output_dir)
     demo.add_argument("--model", default=None, help="local causal LM folder (default: embedded SmolLM2)")

@@ -54,32 +54,44 @@ def load_model(path: str | None) -> tuple[Any, Any]:
     return AutoModelForCausalLM.from_pretrained(path), tokenizer
 
 
-def train(settings: DemoSettings, model: Any, tokenizer: Any, prompts: list[str]) -> Any:
+def grpo_arguments(settings: DemoSettings, output_dir: str | Path) -> dict[str, Any]:
+    """The GRPO settings every model trained on the demo task shares (the benchmarks' baselines use them too)."""
+    return {
+        "output_dir": str(output_dir),
+        "max_steps": settings.steps,
+        "per_device_train_batch_size": settings.prompts_per_step * settings.num_generations,
+        "num_generations": settings.num_generations,
+        "max_completion_length": settings.max_completion_length,
+        "learning_rate": settings.learning_rate,
+        "gradient_checkpointing": False,
+        "bf16": False,
+        "use_cpu": True,
+        "logging_steps": max(1, settings.steps // 6),
+        "save_strategy": "no",
+        "report_to": [],
+        "seed": settings.seed,
+    }
+
+
+def prompt_dataset(prompts: list[str]) -> Dataset:
+    return Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
+
+
+def train(settings: DemoSettings, model: Any, tokenizer: Any, prompts: list[str], aggregation: str = "linear") -> Any:
+    """One Panacea adapter trained with PanaceaGRPOTrainer on ``prompts``; returns the adapted model."""
     from .config import PanaceaConfig
     from .trainer import PanaceaGRPOConfig, PanaceaGRPOTrainer
 
-    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
     trainer = PanaceaGRPOTrainer(
         model=model,
         reward_funcs=[REWARD_FUNCTIONS[name] for name in OBJECTIVES],
         args=PanaceaGRPOConfig(
-            output_dir=str(Path(settings.output_dir) / "trainer"),
-            max_steps=settings.steps,
-            per_device_train_batch_size=settings.prompts_per_step * settings.num_generations,
-            num_generations=settings.num_generations,
-            max_completion_length=settings.max_completion_length,
-            learning_rate=settings.learning_rate,
+            **grpo_arguments(settings, Path(settings.output_dir) / "trainer"),
+            aggregation=aggregation,
             preference_sampling="vertex",
             reward_normalization="running",
-            gradient_checkpointing=False,
-            bf16=False,
-            use_cpu=True,
-            logging_steps=max(1, settings.steps // 6),
-            save_strategy="no",
-            report_to=[],
-            seed=settings.seed,
         ),
-        train_dataset=dataset,
+        train_dataset=prompt_dataset(prompts),
         processing_class=tokenizer,
         peft_config=PanaceaConfig(pref_dim=2, preference_names=OBJECTIVES, task_type="CAUSAL_LM"),
     )

@@ -122,6 +122,53 @@ def _batches(items: list, size: int):
         yield items[start : start + size]
 
 
+def _chat_texts(tokenizer: Any, prompts: Sequence[str], chat_template: bool) -> list[str]:
+    if not (chat_template and getattr(tokenizer, "chat_template", None)):
+        return list(prompts)
+    return [
+        tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+        for p in prompts
+    ]
+
+
+def _generate(model: Any, tokenizer: Any, texts: list[str], rows: torch.Tensor | None, **kwargs: Any) -> list[str]:
+    """Greedy (unless told otherwise) completions of ``texts``, with a preference per row when ``rows`` is given."""
+    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    if rows is not None:
+        kwargs["preference"] = rows
+    out = model.generate(**batch, pad_token_id=tokenizer.pad_token_id, **kwargs)
+    return tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def _score(
+    prompts: Sequence[str], completions: list[list[str]], reward_fns: Sequence[RewardFn], progress: bool
+) -> np.ndarray:
+    """(P, n_prompts, m) scores of ``completions[i][j]`` (preference i, prompt j) under each reward function."""
+    from tqdm.auto import tqdm
+
+    flat_prompts = [p for _ in completions for p in prompts]
+    flat = [c for row in completions for c in row]
+    scores = np.zeros((len(completions), len(prompts), len(reward_fns)))
+    for k, fn in enumerate(tqdm(reward_fns, desc="scoring", disable=not progress)):
+        values = np.asarray(fn(prompts=flat_prompts, completions=flat), dtype=float)
+        scores[:, :, k] = values.reshape(len(completions), len(prompts))
+    return scores
+
+
+def _setup(
+    reward_fns: Sequence[RewardFn],
+    preferences: torch.Tensor | Sequence[Sequence[float]] | None,
+    n_points: int,
+    objective_names: Sequence[str] | None,
+) -> tuple[torch.Tensor, list[str]]:
+    m = len(reward_fns)
+    prefs = preference_grid(m, n_points) if preferences is None else torch.as_tensor(preferences, dtype=torch.float32)
+    if prefs.dim() != 2 or prefs.shape[1] != m:
+        raise ValueError(f"preferences must have shape (P, {m}) for {m} reward functions, got {tuple(prefs.shape)}.")
+    names = list(objective_names or [getattr(fn, "__name__", f"objective_{i}") for i, fn in enumerate(reward_fns)])
+    return prefs, names
+
+
 @torch.no_grad()
 def evaluate_front(
     model: Any,
@@ -144,36 +191,61 @@ def evaluate_front(
     """
     from tqdm.auto import tqdm
 
-    m = len(reward_fns)
-    prefs = preference_grid(m, n_points) if preferences is None else torch.as_tensor(preferences, dtype=torch.float32)
-    if prefs.dim() != 2 or prefs.shape[1] != m:
-        raise ValueError(f"preferences must have shape (P, {m}) for {m} reward functions, got {tuple(prefs.shape)}.")
-    names = list(objective_names or [getattr(fn, "__name__", f"objective_{i}") for i, fn in enumerate(reward_fns)])
+    prefs, names = _setup(reward_fns, preferences, n_points, objective_names)
     generation_kwargs = {"max_new_tokens": 32, "do_sample": False, **generation_kwargs}
-    texts = [
-        tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
-        if chat_template and getattr(tokenizer, "chat_template", None)
-        else p
-        for p in prompts
-    ]
+    texts = _chat_texts(tokenizer, prompts, chat_template)
     pairs = [(i, j) for i in range(len(prefs)) for j in range(len(prompts))]
     completions = [["" for _ in prompts] for _ in prefs]
     previous_side, tokenizer.padding_side = tokenizer.padding_side, "left"
     model.eval()
     try:
         for chunk in tqdm(list(_batches(pairs, batch_size)), desc="generating", disable=not progress):
-            batch = tokenizer(
-                [texts[j] for _, j in chunk], return_tensors="pt", padding=True, add_special_tokens=False
-            ).to(model.device)
             rows = prefs[[i for i, _ in chunk]]
-            out = model.generate(**batch, preference=rows, pad_token_id=tokenizer.pad_token_id, **generation_kwargs)
-            decoded = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+            decoded = _generate(model, tokenizer, [texts[j] for _, j in chunk], rows, **generation_kwargs)
             for (i, j), text in zip(chunk, decoded, strict=True):
                 completions[i][j] = text
     finally:
         tokenizer.padding_side = previous_side
-    scores = np.zeros((len(prefs), len(prompts), m))
-    for k, fn in enumerate(tqdm(reward_fns, desc="scoring", disable=not progress)):
-        flat = fn(prompts=[prompts[j] for _, j in pairs], completions=[completions[i][j] for i, j in pairs])
-        scores[:, :, k] = np.asarray(flat, dtype=float).reshape(len(prefs), len(prompts))
+    scores = _score(prompts, completions, reward_fns, progress)
+    return FrontResult(prefs.numpy(), scores.mean(axis=1), scores, names, completions=completions)
+
+
+@torch.no_grad()
+def evaluate_policies(
+    select: Callable[[list[float]], Any],
+    tokenizer: Any,
+    prompts: Sequence[str],
+    reward_fns: Sequence[RewardFn],
+    preferences: torch.Tensor | Sequence[Sequence[float]] | None = None,
+    n_points: int = 11,
+    batch_size: int = 16,
+    objective_names: Sequence[str] | None = None,
+    chat_template: bool = True,
+    progress: bool = True,
+    **generation_kwargs: Any,
+) -> FrontResult:
+    """Like :func:`evaluate_front` for baselines that need a different model per preference.
+
+    ``select(preference)`` returns the model to generate with at that preference (a Rewarded Soup mixed at it, the
+    discrete solution trained for it, ...); it is called once per preference, in order, so it may reuse one model
+    and re-mix its adapters. Same prompts, generation settings and scoring as :func:`evaluate_front`.
+    """
+    from tqdm.auto import tqdm
+
+    prefs, names = _setup(reward_fns, preferences, n_points, objective_names)
+    generation_kwargs = {"max_new_tokens": 32, "do_sample": False, **generation_kwargs}
+    texts = _chat_texts(tokenizer, prompts, chat_template)
+    completions = []
+    previous_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        for pref in tqdm(prefs.tolist(), desc="policies", disable=not progress):
+            model = select(pref)
+            model.eval()
+            row = []
+            for chunk in _batches(texts, batch_size):
+                row.extend(_generate(model, tokenizer, chunk, None, **generation_kwargs))
+            completions.append(row)
+    finally:
+        tokenizer.padding_side = previous_side
+    scores = _score(prompts, completions, reward_fns, progress)
     return FrontResult(prefs.numpy(), scores.mean(axis=1), scores, names, completions=completions)

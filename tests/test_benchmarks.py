@@ -1,0 +1,46 @@
+"""The front-quality benchmark runs end to end on a tiny local model, charges each method its models, and resumes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .models import tiny_llama, tiny_tokenizer
+
+SCRIPT = Path(__file__).parent.parent / "benchmarks" / "front_quality.py"
+
+
+def run_benchmark(model_dir: Path, out: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(SCRIPT), "--model", str(model_dir), "--output-dir", str(out), "--steps", "1"]
+    command += ["--points", "3", "--dps-points", "3", "--eval-prompts", "2", "--num-generations", "2"]
+    command += ["--max-completion-length", "4"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def test_front_quality_benchmark(tmp_path):
+    pytest.importorskip("vaderSentiment", reason="the demo task's rewards need vaderSentiment")
+    tiny_llama().save_pretrained(tmp_path / "model")
+    tokenizer = tiny_tokenizer()
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    tokenizer.save_pretrained(tmp_path / "model")
+    out = tmp_path / "out"
+
+    first = run_benchmark(tmp_path / "model", out)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rows = json.loads((out / "front_quality.json").read_text())
+    assert list(rows) == ["Panacea LS", "Panacea Tchebycheff", "Rewarded Soups", "DPS", "base model"]
+    assert [rows[m]["models_trained"] for m in rows] == [1, 1, 2, 3, 0]
+    assert [rows[m]["points"] for m in rows] == [3, 3, 3, 3, 1]
+    assert sorted(rows["DPS"]["preferences"]) == [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]
+    for row in rows.values():
+        assert row["reference_point"] == [-1.0, 0.0] and {"hypervolume", "inner_product", "spacing"} <= row.keys()
+    assert "HV / Rewarded Soups" in first.stdout
+    assert (out / "front_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert runs == ["lora_000_100", "lora_050_050", "lora_100_000", "panacea_linear", "panacea_tchebycheff"]
+
+    second = run_benchmark(tmp_path / "model", out)  # trained adapters are reused, not retrained
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stdout.count("reusing") == 5 and "training" not in second.stdout
