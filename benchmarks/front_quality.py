@@ -264,7 +264,7 @@ def main() -> None:
     print("\n".join(targets(rows)))
     (root / "front_quality.json").write_text(json.dumps(rows, indent=2))
     fronts["Panacea LS"].plot(
-        root / "front_quality.png", baselines={k: v for k, v in fronts.items() if k != "Panacea LS"}
+        root / "front_quality.png", {k: v for k, v in fronts.items() if k != "Panacea LS"}, label="Panacea LS"
     )
     print(f"wrote {root / 'front_quality.json'} and {root / 'front_quality.png'}")
 

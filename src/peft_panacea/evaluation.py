@@ -110,11 +110,13 @@ class FrontResult:
         }
         Path(path).write_text(json.dumps(data, indent=2))
 
-    def plot(self, path: str | Path, baselines: dict[str, FrontResult | np.ndarray] | None = None) -> None:
+    def plot(
+        self, path: str | Path, baselines: dict[str, FrontResult | np.ndarray] | None = None, label: str = "Panacea"
+    ) -> None:
         """Save the front as a PNG: 2-D scatter coloured by the first weight, 3-D panels, or parallel coordinates."""
         from .plotting import plot_front
 
-        plot_front(self, path, baselines or {})
+        plot_front(self, path, baselines or {}, label)
 
 
 def _batches(items: list, size: int):
