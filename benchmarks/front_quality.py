@@ -93,20 +93,26 @@ def ensure_run(settings: DemoSettings, root: Path, name: str, weights: list[floa
     return train_run(settings, name, weights, aggregation, out)
 
 
-def evaluate(settings: DemoSettings, select: Any, tokenizer: Any, preferences: torch.Tensor) -> FrontResult:
-    result = evaluate_policies(
-        select,
-        tokenizer,
-        demo_prompts()[: settings.eval_prompts],
-        [REWARD_FUNCTIONS[o] for o in OBJECTIVES],
-        preferences=preferences,
-        objective_names=OBJECTIVES,
-        batch_size=24,
-        max_new_tokens=settings.max_completion_length,
-        progress=False,
-    )
+def shared_evaluation(settings: DemoSettings) -> dict[str, Any]:
+    """What every method is evaluated with: held-out prompts, rewards, greedy generation settings."""
+    return {
+        "prompts": demo_prompts()[: settings.eval_prompts],
+        "reward_fns": [REWARD_FUNCTIONS[o] for o in OBJECTIVES],
+        "objective_names": OBJECTIVES,
+        "batch_size": 24,
+        "max_new_tokens": settings.max_completion_length,
+        "progress": False,
+    }
+
+
+def with_reference_point(result: FrontResult) -> FrontResult:
     result.reference_point = np.asarray(REFERENCE_POINT)
     return result
+
+
+def evaluate(settings: DemoSettings, select: Any, tokenizer: Any, preferences: torch.Tensor) -> FrontResult:
+    result = evaluate_policies(select, tokenizer, preferences=preferences, **shared_evaluation(settings))
+    return with_reference_point(result)
 
 
 def evaluate_panacea(settings: DemoSettings, adapter: Path) -> FrontResult:
@@ -114,19 +120,8 @@ def evaluate_panacea(settings: DemoSettings, adapter: Path) -> FrontResult:
 
     base, tokenizer = load_model(settings.model)
     model = PeftModel.from_pretrained(base, adapter)
-    result = evaluate_front(
-        model,
-        tokenizer,
-        demo_prompts()[: settings.eval_prompts],
-        [REWARD_FUNCTIONS[o] for o in OBJECTIVES],
-        n_points=settings.points,
-        objective_names=OBJECTIVES,
-        batch_size=24,
-        max_new_tokens=settings.max_completion_length,
-        progress=False,
-    )
-    result.reference_point = np.asarray(REFERENCE_POINT)
-    return result
+    result = evaluate_front(model, tokenizer, n_points=settings.points, **shared_evaluation(settings))
+    return with_reference_point(result)
 
 
 def load_loras(settings: DemoSettings, adapters: dict[str, Path]) -> tuple[Any, Any]:

@@ -8,7 +8,8 @@ weight and its score across the grid.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,7 @@ def _score(
     return scores
 
 
-def _setup(
+def _preferences_and_names(
     reward_fns: Sequence[RewardFn],
     preferences: torch.Tensor | Sequence[Sequence[float]] | None,
     n_points: int,
@@ -169,6 +170,16 @@ def _setup(
         raise ValueError(f"preferences must have shape (P, {m}) for {m} reward functions, got {tuple(prefs.shape)}.")
     names = list(objective_names or [getattr(fn, "__name__", f"objective_{i}") for i, fn in enumerate(reward_fns)])
     return prefs, names
+
+
+@contextmanager
+def _left_padding(tokenizer: Any) -> Iterator[None]:
+    """Decoder-only generation needs left padding; the caller's tokenizer setting is restored afterwards."""
+    previous, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        yield
+    finally:
+        tokenizer.padding_side = previous
 
 
 @torch.no_grad()
@@ -193,21 +204,18 @@ def evaluate_front(
     """
     from tqdm.auto import tqdm
 
-    prefs, names = _setup(reward_fns, preferences, n_points, objective_names)
+    prefs, names = _preferences_and_names(reward_fns, preferences, n_points, objective_names)
     generation_kwargs = {"max_new_tokens": 32, "do_sample": False, **generation_kwargs}
     texts = _chat_texts(tokenizer, prompts, chat_template)
     pairs = [(i, j) for i in range(len(prefs)) for j in range(len(prompts))]
     completions = [["" for _ in prompts] for _ in prefs]
-    previous_side, tokenizer.padding_side = tokenizer.padding_side, "left"
     model.eval()
-    try:
+    with _left_padding(tokenizer):
         for chunk in tqdm(list(_batches(pairs, batch_size)), desc="generating", disable=not progress):
             rows = prefs[[i for i, _ in chunk]]
             decoded = _generate(model, tokenizer, [texts[j] for _, j in chunk], rows, **generation_kwargs)
             for (i, j), text in zip(chunk, decoded, strict=True):
                 completions[i][j] = text
-    finally:
-        tokenizer.padding_side = previous_side
     scores = _score(prompts, completions, reward_fns, progress)
     return FrontResult(prefs.numpy(), scores.mean(axis=1), scores, names, completions=completions)
 
@@ -234,20 +242,16 @@ def evaluate_policies(
     """
     from tqdm.auto import tqdm
 
-    prefs, names = _setup(reward_fns, preferences, n_points, objective_names)
+    prefs, names = _preferences_and_names(reward_fns, preferences, n_points, objective_names)
     generation_kwargs = {"max_new_tokens": 32, "do_sample": False, **generation_kwargs}
     texts = _chat_texts(tokenizer, prompts, chat_template)
     completions = []
-    previous_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    try:
+    with _left_padding(tokenizer):
         for pref in tqdm(prefs.tolist(), desc="policies", disable=not progress):
-            model = select(pref)
-            model.eval()
-            row = []
+            model = select(pref).eval()
+            row: list[str] = []
             for chunk in _batches(texts, batch_size):
                 row.extend(_generate(model, tokenizer, chunk, None, **generation_kwargs))
             completions.append(row)
-    finally:
-        tokenizer.padding_side = previous_side
     scores = _score(prompts, completions, reward_fns, progress)
     return FrontResult(prefs.numpy(), scores.mean(axis=1), scores, names, completions=completions)
