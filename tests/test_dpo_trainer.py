@@ -149,8 +149,13 @@ def test_prewrapped_model_drops_ref_adapter_and_trains_per_sample(tmp_path):
     model = get_peft_model(tiny_llama(), PanaceaConfig(pref_dim=2, task_type="CAUSAL_LM"))
     trainer = make_trainer(tmp_path, model=model, peft_config=None, preference_granularity="sample")
     assert list(trainer.model.peft_config) == ["default"]
+    state = trainer.model.base_model.preference_states["default"]
+    shapes = []
+    layer = next(m for m in trainer.model.modules() if hasattr(m, "panacea_pref"))
+    layer.register_forward_pre_hook(lambda module, args: shapes.append(tuple(state.value.shape)))
     trainer.train()
-    assert trainer.model.get_preference().shape == (8, 2)  # 4 pairs -> 8 rows, one preference per pair
+    assert (8, 2) in shapes  # 4 pairs -> 8 rows, one preference per pair
+    assert trainer.model.get_preference().tolist() == [0.5, 0.5]  # the adapter's own preference is given back
 
 
 @pytest.mark.parametrize(

@@ -189,3 +189,37 @@ def test_per_group_preferences_refuse_tools(tmp_path):
             PanaceaGRPOConfig(output_dir=str(tmp_path), report_to=[], bf16=False, preference_granularity="group"),
             {"tools": [len]},
         )
+
+
+def spiky_low(prompts, completions, **kwargs):
+    """The ``low`` reward, but the first completion of every batch scores +inf."""
+    values = low(prompts, completions)
+    return [math.inf, *values[1:]]
+
+
+spiky_low.__name__ = "low"
+
+
+def silent_high(prompts, completions, **kwargs):
+    return [None] * len(completions)
+
+
+silent_high.__name__ = "high"
+
+
+@pytest.mark.parametrize("kind", ["grpo", "rloo"])
+def test_an_infinite_reward_is_unscored_and_never_poisons_the_running_moments(tmp_path, kind):
+    trainer = make_trainer(tmp_path, kind, reward_funcs=(spiky_low, high), max_steps=3)
+    with pytest.warns(UserWarning, match="objective 'low' returned 1 non-finite rewards"):
+        trainer.train()
+    moments = trainer.reward_moments
+    assert torch.isfinite(moments.mean).all() and torch.isfinite(moments.std).all()
+    assert moments.count.tolist() == [3 * 3, 3 * 4]  # the infinite one per step is left out, the rest counted
+    assert all(math.isfinite(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry)
+
+
+def test_an_objective_without_any_finite_reward_is_reported_every_step(tmp_path):
+    trainer = make_trainer(tmp_path, reward_funcs=(low, silent_high), max_steps=2)
+    with pytest.warns(UserWarning, match="objective 'high' returned no finite reward") as record:
+        trainer.train()
+    assert sum("no finite reward" in str(w.message) for w in record) == 2

@@ -197,3 +197,16 @@ def test_load_second_adapter_by_name(tmp_path, input_ids):
     torch.testing.assert_close(other(input_ids).logits, model(input_ids).logits)
     other.set_adapter("default")
     assert other.get_preference().shape == (3,)
+
+
+def test_an_adapter_saved_by_version_0_1_0_loads_with_the_same_outputs():
+    """tests/fixtures/adapter_v0_1_0 was written by peft-panacea 0.1.0 (paper init, lora_alpha 512, no
+    init_panacea_weights key) together with its logits; today's code must reproduce them."""
+    folder = Path(__file__).parent / "fixtures" / "adapter_v0_1_0"
+    expected = json.loads((folder / "expected_outputs.json").read_text())
+    model = PeftModel.from_pretrained(MODEL_FACTORIES["llama"](0), folder).eval()
+    assert model.peft_config["default"].lora_alpha == 512
+    ids = torch.tensor(expected["input_ids"])
+    for preference, logits in expected["last_logits"].items():
+        got = model(input_ids=ids, preference=json.loads(preference)).logits[0, -1]
+        torch.testing.assert_close(got, torch.tensor(logits), atol=1e-5, rtol=1e-5)

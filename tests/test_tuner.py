@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 from peft import PeftModel, PeftType, get_peft_model
 from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
@@ -194,3 +195,52 @@ def test_peft_model_wraps_the_panacea_tuner():
     assert isinstance(model, PeftModel)
     assert isinstance(model.base_model, PanaceaModel)
     assert "preference" in model.special_peft_forward_args
+
+
+def _layer(model) -> PanaceaLinear:
+    return next(m for m in model.modules() if isinstance(m, PanaceaLinear))
+
+
+def _first_gradients(init) -> dict[str, torch.Tensor]:
+    model = get_peft_model(tiny_llama(0), PanaceaConfig(pref_dim=2, init_panacea_weights=init, task_type="CAUSAL_LM"))
+    model.train()
+    model.set_preference([0.5, 0.5])
+    ids = torch.randint(3, 90, (2, 6))
+    model(input_ids=ids, labels=ids).loss.backward()
+    layer = _layer(model)
+    return {
+        "U": layer.panacea_B["default"].weight.grad,
+        "V": layer.panacea_A["default"].weight.grad,
+        "diag": layer.panacea_E["default"].weight.grad,
+    }
+
+
+def test_default_init_starts_at_zero_and_trains_every_direction_from_the_first_step():
+    layer = _layer(get_peft_model(tiny_llama(0), PanaceaConfig(pref_dim=2, task_type="CAUSAL_LM")))
+    assert torch.equal(layer.panacea_B["default"].weight, torch.zeros_like(layer.panacea_B["default"].weight))
+    assert torch.equal(layer.panacea_E["default"].weight, torch.ones(8))
+    assert layer.panacea_E["default"].pref_scale.item() == 1.0
+    assert layer.scaling["default"] == 2.0
+    grads = _first_gradients(True)
+    assert (grads["U"].abs().sum(0) > 0).all()  # each of the k + m columns of U, the preference ones included
+
+
+def test_paper_init_moves_only_the_singular_values_at_the_first_step():
+    layer = _layer(
+        get_peft_model(tiny_llama(0), PanaceaConfig(pref_dim=2, init_panacea_weights="paper", task_type="CAUSAL_LM"))
+    )
+    assert layer.panacea_E["default"].weight.abs().sum() == 0 and layer.panacea_E["default"].pref_scale.item() == 0
+    assert layer.panacea_B["default"].weight.std().item() == pytest.approx(0.02, rel=0.2)
+    assert layer.scaling["default"] == 64.0
+    grads = _first_gradients("paper")
+    assert grads["U"].abs().sum() == 0 and grads["V"].abs().sum() == 0 and grads["diag"].abs().sum() > 0
+
+
+def test_random_init_is_not_the_identity(input_ids):
+    base = tiny_llama(0)
+    expected = base(input_ids).logits
+    model = get_peft_model(base, PanaceaConfig(pref_dim=2, init_panacea_weights=False, task_type="CAUSAL_LM")).eval()
+    first = model(input_ids, preference=[1.0, 0.0]).logits
+    assert not torch.allclose(first, expected) and not torch.allclose(
+        first, model(input_ids, preference=[0, 1]).logits
+    )

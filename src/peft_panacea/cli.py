@@ -58,8 +58,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         num_generations=args.num_generations,
         max_completion_length=args.max_completion_length,
     )
-    result = run_demo(settings)
-    print(format_table(result))
+    result, base = run_demo(settings)
+    print(format_table(result, base))
     print(f"wrote {args.output_dir}/adapter, front.json and front.png")
 
 

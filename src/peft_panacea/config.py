@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from peft.config import PeftConfig
 
 from ._peft_type import PANACEA
 from .preference import validate_preference
+
+PAPER_LORA_ALPHA = 512  # with r = 8: the paper's multiplier c = 64
 
 
 @dataclass
@@ -22,8 +25,13 @@ class PanaceaConfig(PeftConfig):
         r: Number k of learned, preference-agnostic singular values.
         pref_dim: Number m >= 2 of objectives, i.e. the length of the preference vector.
         preference_names: Optional unique names of the m objectives, in order; enables dict preferences.
-        lora_alpha: Scaling numerator; the update is multiplied by ``lora_alpha / r``. The default 512 with r=8 is
-            the paper's multiplier of 64, which suits the small N(0, 0.02) initialisation of U and V.
+        lora_alpha: Scaling numerator; the update is multiplied by ``lora_alpha / r``. Default: ``2 * r`` (c = 2, as
+            a LoRA of alpha 2r) with the default initialisation, 512 (the paper's c = 64 for r = 8, which suits its
+            small N(0, 0.02) factors) with ``init_panacea_weights="paper"``.
+        init_panacea_weights: How a new adapter starts. ``True`` (default): like LoRA, U = 0, V Kaiming-uniform,
+            sigma = s = 1, so the update is 0 but every direction, the preference ones included, gets gradient
+            from the first step. ``"paper"``: the paper's U, V ~ N(0, 0.02) and sigma = s = 0 (the update is 0
+            and U, V only move once sigma or s have left 0). ``False``: random, non-zero (for tests).
         lora_dropout: Dropout on the adapter input.
         target_modules: Module names (suffix match), a regex, or ``"all-linear"``. ``None`` picks all attention and
             MLP projections for known architectures and ``"all-linear"`` otherwise.
@@ -40,7 +48,13 @@ class PanaceaConfig(PeftConfig):
     r: int = field(default=8, metadata={"help": "Number of learned singular values (k)."})
     pref_dim: int | None = field(default=None, metadata={"help": "Number of objectives m (>= 2). Required."})
     preference_names: list[str] | None = field(default=None, metadata={"help": "Names of the m objectives."})
-    lora_alpha: float = field(default=512, metadata={"help": "Scaling numerator: c = lora_alpha / r."})
+    lora_alpha: float | None = field(
+        default=None, metadata={"help": "Scaling numerator: c = lora_alpha / r (default 2r; 512 for 'paper')."}
+    )
+    init_panacea_weights: bool | Literal["paper"] = field(
+        default=True,
+        metadata={"help": "True: LoRA-style (U = 0, sigma = s = 1); 'paper': sigma = s = 0; False: random."},
+    )
     lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter input."})
     target_modules: list[str] | str | None = field(
         default=None, metadata={"help": "Module names or regex to adapt, or 'all-linear'."}
@@ -65,6 +79,8 @@ class PanaceaConfig(PeftConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.peft_type = PANACEA
+        if self.lora_alpha is None:
+            self.lora_alpha = PAPER_LORA_ALPHA if self.init_panacea_weights == "paper" else 2 * self.r
         self._check()
         if isinstance(self.target_modules, (list, tuple)):
             self.target_modules = set(self.target_modules)
@@ -87,6 +103,11 @@ class PanaceaConfig(PeftConfig):
             raise ValueError(f"`pref_dim` must be an integer >= 2 (number of objectives), got {self.pref_dim!r}.")
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
             raise ValueError(f"`r` must be a positive integer (learned singular values), got {self.r!r}.")
+        if self.init_panacea_weights not in (True, False, "paper"):
+            raise ValueError(
+                f"`init_panacea_weights` must be True (LoRA-style), 'paper' or False (random), "
+                f"got {self.init_panacea_weights!r}."
+            )
         if not self.lora_alpha > 0:
             raise ValueError(f"`lora_alpha` must be > 0, got {self.lora_alpha!r}.")
         if not 0.0 <= self.lora_dropout < 1.0:

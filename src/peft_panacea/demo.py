@@ -8,6 +8,7 @@ PanaceaGRPOTrainer on the prompts shipped in :mod:`peft_panacea.prompts`; the ad
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ class DemoSettings:
     prompts_per_step: int = 2
     max_completion_length: int = 32
     learning_rate: float = 2e-3
+    init_panacea_weights: bool | str = True
+    lora_alpha: float | None = None
+    preference_granularity: str = "batch"
+    preference_sampling: str = "vertex"
+    aggregation: str = "linear"
 
 
 def load_model(path: str | None) -> tuple[Any, Any]:
@@ -77,7 +83,7 @@ def prompt_dataset(prompts: list[str]) -> Dataset:
     return Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
 
 
-def train(settings: DemoSettings, model: Any, tokenizer: Any, prompts: list[str], aggregation: str = "linear") -> Any:
+def train(settings: DemoSettings, model: Any, tokenizer: Any, prompts: list[str]) -> Any:
     """One Panacea adapter trained with PanaceaGRPOTrainer on ``prompts``; returns the adapted model."""
     from .config import PanaceaConfig
     from .trainer import PanaceaGRPOConfig, PanaceaGRPOTrainer
@@ -87,29 +93,66 @@ def train(settings: DemoSettings, model: Any, tokenizer: Any, prompts: list[str]
         reward_funcs=[REWARD_FUNCTIONS[name] for name in OBJECTIVES],
         args=PanaceaGRPOConfig(
             **grpo_arguments(settings, Path(settings.output_dir) / "trainer"),
-            aggregation=aggregation,
-            preference_sampling="vertex",
+            aggregation=settings.aggregation,
+            preference_sampling=settings.preference_sampling,
+            preference_granularity=settings.preference_granularity,
             reward_normalization="running",
         ),
         train_dataset=prompt_dataset(prompts),
         processing_class=tokenizer,
-        peft_config=PanaceaConfig(pref_dim=2, preference_names=OBJECTIVES, task_type="CAUSAL_LM"),
+        peft_config=PanaceaConfig(
+            pref_dim=2,
+            preference_names=OBJECTIVES,
+            init_panacea_weights=settings.init_panacea_weights,
+            lora_alpha=settings.lora_alpha,
+            task_type="CAUSAL_LM",
+        ),
     )
     trainer.train()
     return trainer.model
 
 
-def write_outputs(result: FrontResult, output_dir: Path) -> None:
-    result.to_json(output_dir / "front.json", reference_point=REFERENCE_POINT)
-    result.plot(output_dir / "front.png")
+BASE_LABEL = "base model (no adapter)"
 
 
-def format_table(result: FrontResult) -> str:
+def write_outputs(result: FrontResult, base: FrontResult, output_dir: Path) -> None:
+    """front.json (with the untrained model's scores under ``base_model``) and front.png (with its point)."""
+    path = output_dir / "front.json"
+    result.to_json(path, reference_point=REFERENCE_POINT)
+    data = json.loads(path.read_text())
+    data["base_model"] = {"objectives": base.objectives[0].tolist(), "completions": base.completions[0]}
+    path.write_text(json.dumps(data, indent=2))
+    result.plot(output_dir / "front.png", baselines={BASE_LABEL: base.objectives})
+
+
+def sweep(model: Any, tokenizer: Any, prompts: list[str], settings: DemoSettings, **kwargs: Any) -> FrontResult:
+    """Greedy completions of ``prompts`` scored on the demo objectives, over the grid unless told otherwise."""
+    return evaluate_front(
+        model,
+        tokenizer,
+        prompts,
+        [REWARD_FUNCTIONS[name] for name in OBJECTIVES],
+        n_points=settings.points,
+        batch_size=24,
+        max_new_tokens=settings.max_completion_length,
+        **kwargs,
+    )
+
+
+def evaluate_base(model: Any, tokenizer: Any, prompts: list[str], settings: DemoSettings) -> FrontResult:
+    """The untrained model's point: the same sweep with the adapter disabled (one preference, any: it is unused)."""
+    with model.disable_adapter():
+        return sweep(model, tokenizer, prompts, settings, preferences=[[0.5, 0.5]], progress=False)
+
+
+def format_table(result: FrontResult, base: FrontResult | None = None) -> str:
     names = result.objective_names
     lines = [f"{'preference':>14} | " + " | ".join(f"{n:>11}" for n in names)]
     for pref, scores in zip(result.preferences, result.objectives, strict=True):
         label = "(" + ", ".join(f"{w:.1f}" for w in pref) + ")"
         lines.append(f"{label:>14} | " + " | ".join(f"{s:11.3f}" for s in scores))
+    if base is not None:
+        lines.append(f"{'base model':>14} | " + " | ".join(f"{s:11.3f}" for s in base.objectives[0]))
     metrics = result.metrics()
     lines.append(
         f"hypervolume {metrics['hypervolume']:.4f} (reference {metrics['reference_point']}), "
@@ -123,8 +166,9 @@ def format_table(result: FrontResult) -> str:
     return "\n".join(lines)
 
 
-def run_demo(settings: DemoSettings) -> FrontResult:
-    """Train, sweep, and write adapter/, front.json and front.png to ``settings.output_dir``."""
+def run_demo(settings: DemoSettings) -> tuple[FrontResult, FrontResult]:
+    """Train, sweep, and write adapter/, front.json and front.png to ``settings.output_dir``; returns the front and
+    the untrained model's point."""
     import torch
 
     torch.manual_seed(settings.seed)
@@ -135,15 +179,8 @@ def run_demo(settings: DemoSettings) -> FrontResult:
     held_out, train_prompts = prompts[: settings.eval_prompts], prompts[settings.eval_prompts :]
     model = train(settings, model, tokenizer, train_prompts)
     model.save_pretrained(output_dir / "adapter")
-    result = evaluate_front(
-        model,
-        tokenizer,
-        held_out,
-        [REWARD_FUNCTIONS[name] for name in OBJECTIVES],
-        n_points=settings.points,
-        batch_size=24,
-        max_new_tokens=settings.max_completion_length,
-    )
+    result = sweep(model, tokenizer, held_out, settings)
     result.reference_point = REFERENCE_POINT
-    write_outputs(result, output_dir)
-    return result
+    base = evaluate_base(model, tokenizer, held_out, settings)
+    write_outputs(result, base, output_dir)
+    return result, base

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -64,9 +65,10 @@ class PanaceaLayer(BaseTunerLayer):
         lora_alpha: float,
         lora_dropout: float,
         preference_state: PreferenceState,
+        init_weights: bool | str = True,
         inference_mode: bool = False,
     ) -> None:
-        """Create the weights of ``adapter_name``: U, V ~ N(0, 0.02) and sigma = s = 0, so the update starts at 0."""
+        """Create the weights of ``adapter_name``, initialised as ``init_weights`` says (see PanaceaConfig)."""
         m = preference_state.pref_dim
         self.r[adapter_name] = r
         self.pref_dim[adapter_name] = m
@@ -76,16 +78,30 @@ class PanaceaLayer(BaseTunerLayer):
         self.panacea_B[adapter_name] = nn.Linear(r + m, self.out_features, bias=False)
         self.panacea_E[adapter_name] = PreferenceDiagonal(r)
         self.panacea_pref[adapter_name] = preference_state
-        self.reset_panacea_parameters(adapter_name)
+        self.reset_panacea_parameters(adapter_name, init_weights)
         self._move_adapter_to_device_of_base_layer(adapter_name)
         self.set_adapter(self.active_adapters, inference_mode=inference_mode)
 
     @torch.no_grad()
-    def reset_panacea_parameters(self, adapter_name: str) -> None:
-        nn.init.normal_(self.panacea_A[adapter_name].weight, mean=0.0, std=0.02)
-        nn.init.normal_(self.panacea_B[adapter_name].weight, mean=0.0, std=0.02)
-        nn.init.zeros_(self.panacea_E[adapter_name].weight)
-        nn.init.zeros_(self.panacea_E[adapter_name].pref_scale)
+    def reset_panacea_parameters(self, adapter_name: str, init_weights: bool | str) -> None:
+        """``True``: U = 0, V Kaiming, sigma = s = 1 (the update is 0, every direction has gradient); ``"paper"``:
+        U, V ~ N(0, 0.02), sigma = s = 0; ``False``: every factor random and non-zero, for tests."""
+        down, up, diag = self.panacea_A[adapter_name], self.panacea_B[adapter_name], self.panacea_E[adapter_name]
+        if init_weights == "paper":
+            nn.init.normal_(down.weight, mean=0.0, std=0.02)
+            nn.init.normal_(up.weight, mean=0.0, std=0.02)
+            nn.init.zeros_(diag.weight)
+            nn.init.zeros_(diag.pref_scale)
+        elif init_weights:
+            nn.init.kaiming_uniform_(down.weight, a=math.sqrt(5))
+            nn.init.zeros_(up.weight)
+            nn.init.ones_(diag.weight)
+            nn.init.ones_(diag.pref_scale)
+        else:
+            nn.init.kaiming_uniform_(down.weight, a=math.sqrt(5))
+            nn.init.kaiming_uniform_(up.weight, a=math.sqrt(5))
+            nn.init.uniform_(diag.weight, 0.5, 1.5)
+            nn.init.uniform_(diag.pref_scale, 0.5, 1.5)
 
     def diagonal(self, adapter_name: str, pref: torch.Tensor | None = None) -> torch.Tensor:
         """``(sigma, s * lambda)`` for the adapter's current preference, or for ``pref`` when given."""
@@ -127,6 +143,7 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
         lora_alpha: float,
         lora_dropout: float,
         preference_state: PreferenceState,
+        init_weights: bool | str = True,
         fan_in_fan_out: bool = False,
         inference_mode: bool = False,
         **kwargs: Any,
@@ -135,7 +152,7 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
         PanaceaLayer.__init__(self, base_layer, **kwargs)
         self.fan_in_fan_out = fan_in_fan_out
         self._active_adapter = adapter_name
-        self.update_layer(adapter_name, r, lora_alpha, lora_dropout, preference_state, inference_mode)
+        self.update_layer(adapter_name, r, lora_alpha, lora_dropout, preference_state, init_weights, inference_mode)
 
     def merge(self, safe_merge: bool = False, adapter_names: list[str] | None = None) -> None:
         """Add the update at the current preference to the base weight; the preference is then frozen."""

@@ -84,7 +84,13 @@ class PanaceaModel(BaseTuner):
         state = self._state_for(adapter_name, config)
         if isinstance(target, PanaceaLayer):
             target.update_layer(
-                adapter_name, config.r, config.lora_alpha, config.lora_dropout, state, config.inference_mode
+                adapter_name,
+                config.r,
+                config.lora_alpha,
+                config.lora_dropout,
+                state,
+                config.init_panacea_weights,
+                config.inference_mode,
             )
             return
         base = target.get_base_layer() if isinstance(target, BaseTunerLayer) else target
@@ -105,6 +111,7 @@ class PanaceaModel(BaseTuner):
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
             preference_state=state,
+            init_weights=config.init_panacea_weights,
             fan_in_fan_out=fan_in_fan_out,
             inference_mode=config.inference_mode,
         )

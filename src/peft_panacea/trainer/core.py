@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
 from peft import PeftConfig, PeftModel
+from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..aggregation import aggregate
 from ..config import PanaceaConfig
@@ -31,11 +35,24 @@ def resolve_panacea_config(model: Any, peft_config: PeftConfig | None) -> Panace
     )
 
 
+STATE_FILE = "panacea_trainer_state.json"
+
+
+class SavePanaceaState(TrainerCallback):
+    """Writes the trainer's Panacea state (preference draws, reward moments) into every checkpoint it saves."""
+
+    def __init__(self, trainer: PanaceaTrainerMixin) -> None:
+        self.trainer = trainer
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            (folder / STATE_FILE).write_text(json.dumps(self.trainer.panacea_state()))
+
+
 class PanaceaTrainerMixin:
     """Mixed into TRL trainers; expects ``self.args`` to be a config with :class:`PanaceaArguments` fields."""
 
-    # Per-micro-batch mean losses: let Trainer divide them by the gradient accumulation steps.
-    loss_is_scaled_for_ga = False
     # Per-row dataset columns the loss needs besides TRL's own (name -> tensor dtype): kept through column pruning
     # and added to each batch by the collator.
     extra_columns: dict[str, torch.dtype] = {}
@@ -57,6 +74,35 @@ class PanaceaTrainerMixin:
         if self.extra_columns:
             self.data_collator = WithColumns(self.data_collator, self.extra_columns)
         self._drop_ref_adapter()
+        self.add_callback(SavePanaceaState(self))
+
+    def panacea_state(self) -> dict[str, Any]:
+        """What a resumed run needs to continue exactly: the number of preferences drawn so far."""
+        return {"preference_draws": self.preference_sampler.draws}
+
+    def load_panacea_state(self, state: dict[str, Any]) -> None:
+        self.preference_sampler.draws = state["preference_draws"]
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any) -> Any:
+        """TRL's ``train``, plus: a resumed run continues the preference draws (and reward moments) of the
+        checkpoint instead of replaying them, and the adapter gets back the preference it had before training."""
+        checkpoint = resume_from_checkpoint
+        if checkpoint is True:
+            checkpoint = get_last_checkpoint(self.args.output_dir)
+        if checkpoint:
+            path = Path(checkpoint) / STATE_FILE
+            if not path.exists():
+                raise ValueError(
+                    f"Checkpoint '{checkpoint}' has no {STATE_FILE}: it was not saved by a Panacea trainer, so the "
+                    "preference draws cannot continue where they stopped. Resume from a Panacea trainer checkpoint."
+                )
+            self.load_panacea_state(json.loads(path.read_text()))
+        state = self.panacea_model.base_model.preference_states[self.panacea_model.active_adapter]
+        before = state.value.clone()
+        try:
+            return super().train(resume_from_checkpoint, *args, **kwargs)
+        finally:
+            self.panacea_model.set_preference(before)
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()

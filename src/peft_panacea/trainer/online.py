@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import warnings
 from typing import Any
 
 import numpy as np
@@ -33,19 +34,20 @@ _scalarized_placeholder.__name__ = PLACEHOLDER
 
 
 class RunningMoments:
-    """Per-objective running mean, std and maximum over every reward seen (all processes)."""
+    """Per-objective running mean, std and maximum over every finite reward seen (all processes), in float64 so a
+    single huge reward cannot overflow the sums."""
 
     def __init__(self, m: int) -> None:
-        self.count = torch.zeros(m)
-        self.mean = torch.zeros(m)
-        self.m2 = torch.zeros(m)
-        self.max = torch.full((m,), float("-inf"))
+        self.count = torch.zeros(m, dtype=torch.float64)
+        self.mean = torch.zeros(m, dtype=torch.float64)
+        self.m2 = torch.zeros(m, dtype=torch.float64)
+        self.max = torch.full((m,), float("-inf"), dtype=torch.float64)
 
     def update(self, values: torch.Tensor) -> None:
-        """Chan et al.'s parallel update with a batch (N, m); NaN (unscored) entries are skipped."""
-        values = values.detach().float().cpu()
-        valid = ~torch.isnan(values)
-        n = valid.sum(0).float()
+        """Chan et al.'s parallel update with a batch (N, m); NaN and infinite (unscored) entries are skipped."""
+        values = values.detach().double().cpu()
+        valid = torch.isfinite(values)
+        n = valid.sum(0).double()
         safe = torch.where(valid, values, torch.zeros_like(values))
         batch_mean = safe.sum(0) / n.clamp(min=1)
         batch_m2 = (torch.where(valid, values - batch_mean, torch.zeros_like(values)) ** 2).sum(0)
@@ -59,6 +61,13 @@ class RunningMoments:
     @property
     def std(self) -> torch.Tensor:
         return (self.m2 / (self.count - 1).clamp(min=1)).sqrt()
+
+    def state_dict(self) -> dict[str, list[float]]:
+        return {name: getattr(self, name).tolist() for name in ("count", "mean", "m2", "max")}
+
+    def load_state_dict(self, state: dict[str, list[float]]) -> None:
+        for name, value in state.items():
+            setattr(self, name, torch.tensor(value, dtype=torch.float64))
 
 
 class PanaceaOnlineMixin(PanaceaTrainerMixin):
@@ -157,6 +166,13 @@ class PanaceaOnlineMixin(PanaceaTrainerMixin):
             self._metrics[mode][f"preference/{name}"].append(value)
         return output
 
+    def panacea_state(self) -> dict[str, Any]:
+        return {**super().panacea_state(), "reward_moments": self.reward_moments.state_dict()}
+
+    def load_panacea_state(self, state: dict[str, Any]) -> None:
+        super().load_panacea_state(state)
+        self.reward_moments.load_state_dict(state["reward_moments"])
+
     # -------------------------------------------------------------------------------------------- rewards
     def normalize_rewards(self, rewards: torch.Tensor, num_generations: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised per-objective rewards (N, m) and the ideal point in the same units (m,)."""
@@ -170,22 +186,43 @@ class PanaceaOnlineMixin(PanaceaTrainerMixin):
             return normalized, normalized.nan_to_num(nan=-float("inf")).amax(0)
         if mode == "running":
             self.reward_moments.update(rewards)
-            mean = self.reward_moments.mean.to(rewards.device)
-            std = self.reward_moments.std.to(rewards.device)
+            mean = self.reward_moments.mean.to(rewards.device, rewards.dtype)
+            std = self.reward_moments.std.to(rewards.device, rewards.dtype)
             scale = lambda x: (x - mean) / (std + 1e-4)  # noqa: E731
         else:
             self.reward_moments.update(rewards)
             scale = lambda x: x  # noqa: E731
         if ideal is not None:
             return scale(rewards), scale(torch.tensor(ideal, dtype=rewards.dtype, device=rewards.device))
-        return scale(rewards), scale(self.reward_moments.max.to(rewards.device))
+        return scale(rewards), scale(self.reward_moments.max.to(rewards.device, rewards.dtype))
+
+    def _unscored_if_not_finite(self, objectives: torch.Tensor) -> torch.Tensor:
+        """Infinite rewards become NaN (unscored), so they never reach the running moments or the aggregation; an
+        objective with no finite reward in the whole batch is trained on nothing this step, which is said loudly."""
+        finite = torch.isfinite(objectives)
+        for i, name in enumerate(self.objective_names):
+            bad = int((~finite[:, i]).sum())
+            if bad == len(objectives):
+                warnings.warn(
+                    f"Reward function for objective '{name}' returned no finite reward for any of the {bad} "
+                    f"completions of step {self.state.global_step}: this objective gets no training signal this "
+                    "step. Check that it returns one float per completion.",
+                    stacklevel=2,
+                )
+            elif bad and torch.isinf(objectives[:, i]).any():
+                warnings.warn(
+                    f"Reward function for objective '{name}' returned {bad} non-finite rewards at step "
+                    f"{self.state.global_step}; they are treated as unscored.",
+                    stacklevel=2,
+                )
+        return torch.where(finite, objectives, torch.full_like(objectives, float("nan")))
 
     def _calculate_rewards(self, inputs: list, prompts: list, completions: list, completion_ids_list: list) -> Any:
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)  # (N_global, m + 1)
         preference = gather(self._rollout_preference.to(rewards.device))  # same process-major order as rewards
         mode = "train" if self.model.training else "eval"
         generations = self.num_generations if mode == "train" else getattr(self, "num_generations_eval", None)
-        objectives = rewards[:, : self.pref_dim]
+        objectives = self._unscored_if_not_finite(rewards[:, : self.pref_dim])
         normalized, ideal = self.normalize_rewards(objectives, generations or self.num_generations)
         known = ~torch.isnan(normalized)
         aggregated = aggregate(

@@ -21,6 +21,9 @@ class PanaceaSFTTrainer(PanaceaTrainerMixin, SFTTrainer):
 
     _tag_names = ["trl", "sft", "panacea"]
     extra_columns = {OBJECTIVE: torch.long}
+    # compute_loss returns a per-micro-batch mean, not a sum over num_items_in_batch: Trainer must divide it by the
+    # accumulation steps (its own guess would say "already scaled" for a model that accepts loss kwargs).
+    loss_is_scaled_for_ga = False
 
     def __init__(
         self,

@@ -1,0 +1,142 @@
+"""Which initialisation and sampling make one Panacea adapter steer: an ablation on the demo task.
+
+Each variant is the demo (SmolLM2-135M-Instruct, positivity vs neutrality, PanaceaGRPOTrainer on the shipped
+prompts) with some of :class:`~peft_panacea.demo.DemoSettings` changed; every (variant, seed) is trained once, swept
+greedily over ``preference_grid(2, 11)`` on the held-out prompts and scored against the untrained model.
+Results are appended to ``<output-dir>/ablation.jsonl`` (a finished (variant, seed) is skipped when run again) and
+the table of every finished run is printed.
+
+    python benchmarks/front_ablation.py --variants default paper --seeds 0 1 2 [--steps 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from peft_panacea.demo import OBJECTIVES, REFERENCE_POINT, DemoSettings, load_model, train
+from peft_panacea.evaluation import evaluate_front
+from peft_panacea.prompts import demo_prompts
+from peft_panacea.rewards import REWARD_FUNCTIONS
+
+# Each variant: the DemoSettings fields it changes from the demo's defaults.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "paper": {"init_panacea_weights": "paper", "preference_granularity": "batch"},
+    "paper-group": {"init_panacea_weights": "paper", "preference_granularity": "group"},
+    "lora-batch": {"init_panacea_weights": True, "preference_granularity": "batch"},
+    "lora-group": {"init_panacea_weights": True, "preference_granularity": "group"},
+    "lora-group-c1": {"init_panacea_weights": True, "preference_granularity": "group", "lora_alpha": 8},
+    "lora-group-c4": {"init_panacea_weights": True, "preference_granularity": "group", "lora_alpha": 32},
+    "lora-group-uniform": {
+        "init_panacea_weights": True,
+        "preference_granularity": "group",
+        "preference_sampling": "uniform",
+    },
+}
+
+
+def evaluate(model: Any, tokenizer: Any, prompts: list[str], settings: DemoSettings) -> dict[str, Any]:
+    result = evaluate_front(
+        model,
+        tokenizer,
+        prompts,
+        [REWARD_FUNCTIONS[name] for name in OBJECTIVES],
+        n_points=settings.points,
+        batch_size=24,
+        max_new_tokens=settings.max_completion_length,
+        progress=False,
+    )
+    metrics = result.metrics(np.array(REFERENCE_POINT))
+    objectives = np.asarray(result.objectives)
+    return {
+        "hypervolume": metrics["hypervolume"],
+        "monotonicity": metrics["monotonicity"],
+        "front": objectives.tolist(),
+        "positivity_spread": float(objectives[:, 0].max() - objectives[:, 0].min()),
+        "completions": [
+            result.completions[0][0],
+            result.completions[len(objectives) // 2][0],
+            result.completions[-1][0],
+        ],
+    }
+
+
+def run(variant: str, seed: int, steps: int) -> dict[str, Any]:
+    settings = replace(
+        DemoSettings(steps=steps, seed=seed, output_dir=f"/tmp/ablation/{variant}-{seed}"), **VARIANTS[variant]
+    )
+    torch.manual_seed(seed)
+    model, tokenizer = load_model(settings.model)
+    prompts = demo_prompts()
+    held_out, train_prompts = prompts[: settings.eval_prompts], prompts[settings.eval_prompts :]
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = train(settings, model, tokenizer, train_prompts)
+    seconds = time.perf_counter() - start
+    return {
+        "variant": variant,
+        "seed": seed,
+        "steps": steps,
+        "train_seconds": seconds,
+        **evaluate(model, tokenizer, held_out, settings),
+    }
+
+
+COLUMNS = ("variant", "seed", "steps", "HV", "pos(1,0)", "neu(0,1)", "pos spread", "rho pos", "rho neu", "train s")
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(" | ".join(COLUMNS))
+    for r in rows:
+        front = np.asarray(r["front"])
+        cells = [
+            r["variant"],
+            str(r["seed"]),
+            str(r["steps"]),
+            f"{r['hypervolume']:.4f}",
+            f"{front[-1, 0]:.3f}",
+            f"{front[0, 1]:.3f}",
+            f"{r['positivity_spread']:.3f}",
+            f"{r['monotonicity']['positivity']:.2f}",
+            f"{r['monotonicity']['neutrality']:.2f}",
+            f"{r['train_seconds']:.0f}",
+        ]
+        print(" | ".join(cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=["default"], choices=sorted(VARIANTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--output-dir", default="outputs/front_ablation")
+    args = parser.parse_args()
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "ablation.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    done = {(r["variant"], r["seed"], r["steps"]) for r in rows}
+    for variant in args.variants:
+        for seed in args.seeds:
+            if (variant, seed, args.steps) in done:
+                continue
+            row = run(variant, seed, args.steps)
+            rows.append(row)
+            with log.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            print_table([row])
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
