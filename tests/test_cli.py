@@ -1,6 +1,7 @@
 """The `panacea` command: every subcommand on a tiny local model, and one-line errors."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,37 @@ def test_bad_preference_values_for_the_adapter_are_one_line(demo_dir, tmp_path):
     )
     assert result.returncode == 2 and "has length 3 but the adapter has pref_dim=2" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_export_into_the_adapter_folder_is_refused_and_the_adapter_survives(demo_dir, tmp_path, merged):
+    adapter = tmp_path / "adapter"
+    shutil.copytree(demo_dir / "demo" / "adapter", adapter)
+    before = {p.name: p.read_bytes() for p in adapter.iterdir()}
+    args = ["export", "--adapter", str(adapter), "--model", str(demo_dir / "model"), "--preference", "0.3,0.7"]
+    if merged:
+        (tmp_path / "merged").mkdir()
+        (tmp_path / "merged" / "config.json").write_text("{}")
+        result = panacea(*args, "--out", str(tmp_path / "merged"), "--merged")
+        assert result.returncode == 2 and "already holds config.json" in result.stderr
+    else:
+        result = panacea(*args, "--out", str(adapter))
+        assert (
+            result.returncode == 2
+            and "already holds adapter_config.json" in result.stderr
+            and "--force" in result.stderr
+        )
+    assert {p.name: p.read_bytes() for p in adapter.iterdir()} == before
+    file_out = tmp_path / "file.txt"
+    file_out.write_text("keep")
+    result = panacea(*args, "--out", str(file_out), *(["--merged"] if merged else []))
+    assert result.returncode == 2 and "is a file" in result.stderr and file_out.read_text() == "keep"
+
+
+def test_export_with_force_replaces_an_earlier_export(demo_dir, tmp_path):
+    args = ["export", "--adapter", str(demo_dir / "demo" / "adapter"), "--model", str(demo_dir / "model")]
+    assert panacea(*args, "--preference", "1,0", "--out", str(tmp_path / "lora")).returncode == 0
+    assert panacea(*args, "--preference", "0,1", "--out", str(tmp_path / "lora")).returncode == 2
+    result = panacea(*args, "--preference", "0,1", "--out", str(tmp_path / "lora"), "--force")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"neutrality": 1.0' in (tmp_path / "lora" / "README.md").read_text()

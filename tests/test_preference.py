@@ -110,6 +110,29 @@ def test_preference_kwarg_is_refused_in_training_mode(input_ids):
         model(input_ids=input_ids, preference=[0.5, 0.5])
 
 
+def test_context_manager_is_refused_in_training_mode_and_changes_nothing():
+    model = panacea_model("llama").train()
+    model.set_preference([0.2, 0.8])
+    with pytest.raises(ValueError, match="training mode.*model.eval\\(\\)"), model.preference([1.0, 0.0]):
+        pass
+    assert model.get_preference().tolist() == pytest.approx([0.2, 0.8])
+
+
+def test_the_model_keeps_a_copy_of_a_preference_tensor(input_ids):
+    model = panacea_model("llama").to(torch.bfloat16)
+    mine = torch.tensor([0.3, 0.7])
+    model.set_preference(mine)
+    expected = model(input_ids=input_ids).logits
+    mine[0] = float("nan")  # editing the caller's tensor afterwards must not reach the layers unchecked
+    mine[1] = -5.0
+    assert model.get_preference().tolist() == pytest.approx([0.3, 0.7])
+    assert torch.equal(model(input_ids=input_ids).logits, expected)
+    per_row = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    model.set_preference(per_row)
+    per_row.fill_(0.5)
+    assert model.get_preference().tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
 def test_context_manager_restores_previous_preference_even_on_error(input_ids):
     model = panacea_model("llama")
     model.set_preference([0.2, 0.8])
@@ -140,6 +163,7 @@ def _generate_each(model, input_ids, prefs, **kwargs):
 def test_generate_with_per_sample_preference_matches_one_at_a_time(arch, input_ids, kwargs):
     model = panacea_model(arch, seed=3)
     model.generation_config.pad_token_id = 0
+    model.generation_config.eos_token_id = None  # every row runs to max_new_tokens, so the rows line up
     prefs = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.3, 0.7]])
     batched = model.generate(input_ids=input_ids, preference=prefs, **kwargs)
     torch.testing.assert_close(batched, _generate_each(model, input_ids, prefs, **kwargs))

@@ -91,8 +91,18 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(format_table(result))
 
 
+def check_output_folder(out: str, force: bool, marker: str) -> None:
+    """Before loading anything: ``out`` must be a folder path, and one holding ``marker`` needs ``--force``."""
+    path = Path(out)
+    if path.is_file():
+        raise CliError(f"--out '{out}' is a file; give a folder path")
+    if (path / marker).exists() and not force:
+        raise CliError(f"--out '{out}' already holds {marker}; choose another folder or pass --force to replace it")
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     preference = parse_preference(args.preference)
+    check_output_folder(args.out, args.force, "config.json" if args.merged else "adapter_config.json")
     model, tokenizer, _ = load_adapter(args.adapter, args.model)
     if args.merged:
         model.set_preference(preference)
@@ -100,7 +110,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         merged.save_pretrained(args.out)
         tokenizer.save_pretrained(args.out)
     else:
-        model.export_lora(args.out, preference=preference)
+        model.export_lora(args.out, preference=preference, overwrite=args.force)
     print(f"wrote {'merged model' if args.merged else 'LoRA adapter'} at preference {preference} to {args.out}")
 
 
@@ -136,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True)
     export.add_argument("--model", default=None, help="base model folder (default: from adapter_config.json)")
     export.add_argument("--merged", action="store_true", help="write the merged full model instead of a LoRA")
+    export.add_argument("--force", action="store_true", help="replace an adapter or model already in --out")
     export.set_defaults(func=cmd_export)
     return parser
 

@@ -39,6 +39,22 @@ def _lora_tensors(tuner: PanaceaModel, adapter_name: str) -> tuple[dict[str, tor
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, targets
 
 
+ADAPTER_FILES = ("adapter_config.json", SAFETENSORS_WEIGHTS_NAME, "adapter_model.bin")
+
+
+def check_export_directory(save_directory: str, overwrite: bool) -> None:
+    """Refuse, before any work, a path that is a file or a folder that already holds an adapter: exporting into
+    the trained Panacea adapter's folder would replace it with a single preference."""
+    if os.path.isfile(save_directory):
+        raise FileExistsError(f"'{save_directory}' is a file; export into a folder path.")
+    existing = [name for name in ADAPTER_FILES if os.path.exists(os.path.join(save_directory, name))]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"'{save_directory}' already holds an adapter ({', '.join(existing)}); exporting there would replace "
+            "it. Choose another folder, or pass overwrite=True (--force on the command line) to replace it."
+        )
+
+
 def write_lora_adapter(tuner: PanaceaModel, adapter_name: str, save_directory: str) -> str:
     """Write ``adapter_config.json`` (peft_type LORA), safetensors weights and a short README."""
     config = tuner.peft_config[adapter_name]

@@ -156,7 +156,21 @@ class PanaceaModel(BaseTuner):
     def preference(
         self, preference: PreferenceLike, *, normalize: bool = False, adapter_name: str | None = None
     ) -> Iterator[None]:
-        """Use ``preference`` inside the block and restore the previous one on exit (inference only)."""
+        """Use ``preference`` inside the block and restore the previous one on exit (inference only: raises in
+        training mode, where a backward after the block would recompute checkpointed layers with the old one)."""
+        if self.training:
+            raise ValueError(
+                "`with model.preference(...)` is for inference and the model is in training mode: a backward pass "
+                "after the block (gradient checkpointing) would recompute the forward with another preference. Call "
+                "`model.eval()` first, or `model.set_preference(p)` and keep it until after backward()."
+            )
+        with self._preference_for_block(preference, normalize, adapter_name):
+            yield
+
+    @contextmanager
+    def _preference_for_block(
+        self, preference: PreferenceLike, normalize: bool, adapter_name: str | None
+    ) -> Iterator[None]:
         state = self._active_state(adapter_name)
         previous = state.value
         state.value = state.validate(preference, normalize)
@@ -178,7 +192,7 @@ class PanaceaModel(BaseTuner):
                 "backward pass would recompute the forward with another preference. Call "
                 "`model.set_preference(p)` before the forward and keep it until after backward()."
             )
-        with self.preference(preference):
+        with self._preference_for_block(preference, False, None):
             yield
 
     def generate(self, *args: Any, **kwargs: Any) -> Any:
@@ -256,18 +270,21 @@ class PanaceaModel(BaseTuner):
         *,
         normalize: bool = False,
         adapter_name: str | None = None,
+        overwrite: bool = False,
     ) -> str:
         """Write the adapter at one preference as a standard PEFT LoRA (rank r+m) that needs no peft_panacea.
 
         The directory loads with plain ``PeftModel.from_pretrained`` and serves on any LoRA server (vLLM, TGI,
-        LoRAX). Uses the current preference when ``preference`` is None. Returns ``save_directory``.
+        LoRAX). Uses the current preference when ``preference`` is None. A directory that already holds an adapter
+        (the trained Panacea adapter, say) is refused unless ``overwrite=True``. Returns ``save_directory``.
         """
-        from .export import write_lora_adapter
+        from .export import check_export_directory, write_lora_adapter
 
         state = self._active_state(adapter_name)
+        check_export_directory(save_directory, overwrite)
         if preference is None:
             return write_lora_adapter(self, state.adapter_name, save_directory)
-        with self.preference(preference, normalize=normalize, adapter_name=state.adapter_name):
+        with self._preference_for_block(preference, normalize, state.adapter_name):
             return write_lora_adapter(self, state.adapter_name, save_directory)
 
     # ---------------------------------------------------------------------------------------- load checks

@@ -56,7 +56,8 @@ def validate_preference(
     if isinstance(pref, Mapping):
         pref = _from_mapping(pref, pref_dim, names)
     if isinstance(pref, torch.Tensor):
-        tensor = pref.detach().to(torch.float32)
+        # a copy, never a view of the caller's tensor: editing it later must not bypass these checks
+        tensor = pref.detach().to(device="cpu", dtype=torch.float32, copy=True)
     else:
         try:
             tensor = torch.as_tensor(np.asarray(pref, dtype=np.float64), dtype=torch.float32)
