@@ -36,6 +36,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lora-group": {"init_panacea_weights": True, "preference_granularity": "group"},
     "lora-group-c1": {"init_panacea_weights": True, "preference_granularity": "group", "lora_alpha": 8},
     "lora-group-c4": {"init_panacea_weights": True, "preference_granularity": "group", "lora_alpha": 32},
+    "lora-group-tche": {"init_panacea_weights": True, "preference_granularity": "group", "aggregation": "tchebycheff"},
     "lora-group-uniform": {
         "init_panacea_weights": True,
         "preference_granularity": "group",

@@ -92,7 +92,7 @@ def front(trained, tok, m: int, rng: random.Random) -> FrontResult:
     return FrontResult(grid.numpy(), per_prompt.mean(1), per_prompt, [f"o{i}" for i in range(m)])
 
 
-def run(m: int, steps: int, seed: int, init: str, learning_rate: float, granularity: str) -> dict:
+def run(m: int, steps: int, seed: int, init: str, learning_rate: float, granularity: str, sampling: str) -> dict:
     rng = random.Random(seed)
     tok = tokenizer()
     args = PanaceaDPOConfig(
@@ -103,6 +103,7 @@ def run(m: int, steps: int, seed: int, init: str, learning_rate: float, granular
         lr_scheduler_type="constant",
         beta=1.0,
         preference_granularity=granularity,
+        preference_sampling=sampling,
         gradient_checkpointing=False,
         bf16=False,
         report_to=[],
@@ -145,8 +146,12 @@ def main() -> None:
     parser.add_argument("--init", choices=sorted(INITS), default="default", help="init_panacea_weights")
     parser.add_argument("--learning-rate", type=float, default=3e-2)
     parser.add_argument("--granularity", choices=["sample", "batch"], default="sample")
+    parser.add_argument("--sampling", choices=["uniform", "vertex"], default="uniform")
     args = parser.parse_args()
-    rows = [run(m, args.steps, args.seed, args.init, args.learning_rate, args.granularity) for m in args.objectives]
+    rows = [
+        run(m, args.steps, args.seed, args.init, args.learning_rate, args.granularity, args.sampling)
+        for m in args.objectives
+    ]
     base = rows[0]
     print(
         f"{args.steps} steps of PanaceaDPOTrainer per m, tiny random Llama, CPU; reference point 0; chance share 1/m"

@@ -170,3 +170,38 @@ def test_export_with_force_replaces_an_earlier_export(demo_dir, tmp_path):
     result = panacea(*args, "--preference", "0,1", "--out", str(tmp_path / "lora"), "--force")
     assert result.returncode == 0, result.stderr[-2000:]
     assert '"neutrality": 1.0' in (tmp_path / "lora" / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["demo", "--steps", "-1"], "--steps: expected an integer >= 1, got -1"),
+        (["demo", "--eval-prompts", "0"], "--eval-prompts: expected an integer >= 1, got 0"),
+        (["demo", "--eval-prompts", "1000"], "--eval-prompts 1000 leaves no training prompts"),
+        (["demo", "--points", "1"], "--points: expected an integer >= 2, got 1"),
+        (["eval", "--adapter", "/no/adapter", "--eval-prompts", "-1"], "--eval-prompts: expected an integer >= 1"),
+    ],
+)
+def test_bad_counts_are_refused_before_any_work(args, message, tmp_path):
+    result = panacea(*args, "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
+
+
+def test_eval_with_an_empty_prompts_file_writes_nothing(demo_dir, tmp_path):
+    empty = tmp_path / "prompts.txt"
+    empty.write_text("\n  \n")
+    args = ["eval", "--adapter", str(demo_dir / "demo" / "adapter"), "--model", str(demo_dir / "model")]
+    result = panacea(*args, "--prompts", str(empty), "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "no prompts to evaluate" in result.stderr
+    assert not (tmp_path / "out").exists()
+    result = panacea(*args, "--reference-point", "0,0,0", "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "--reference-point has 3 values for 2 rewards" in result.stderr
+
+
+def test_an_output_dir_that_is_a_file_is_one_line(demo_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    args = ["eval", "--adapter", str(demo_dir / "demo" / "adapter"), "--model", str(demo_dir / "model")]
+    result = panacea(*args, "--output-dir", str(blocker / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr

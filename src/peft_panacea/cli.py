@@ -22,6 +22,22 @@ def parse_preference(text: str) -> list[float]:
     return values
 
 
+def at_least(minimum: int):
+    """argparse type for a count (steps, prompts, grid points, generations), refused below ``minimum`` before any
+    work starts: a negative count would otherwise slice lists from the end or train for a default length."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got '{text}'") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def parse_rewards(text: str) -> list:
     from .rewards import REWARD_FUNCTIONS
 
@@ -48,6 +64,14 @@ def load_adapter(adapter: str, model_path: str | None):
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    from .prompts import demo_prompts
+
+    available = len(demo_prompts())
+    if args.eval_prompts >= available:
+        raise CliError(
+            f"--eval-prompts {args.eval_prompts} leaves no training prompts (the demo ships {available}); "
+            f"use at most {available - 1}"
+        )
     settings = DemoSettings(
         steps=args.steps,
         output_dir=args.output_dir,
@@ -68,24 +92,27 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from .prompts import demo_prompts
 
     reward_fns = parse_rewards(args.rewards)
-    model, tokenizer, _ = load_adapter(args.adapter, args.model)
+    reference = parse_preference(args.reference_point) if args.reference_point else None
+    if reference is not None and len(reference) != len(reward_fns):
+        raise CliError(f"--reference-point has {len(reference)} values for {len(reward_fns)} rewards")
     prompts = Path(args.prompts).read_text().splitlines() if args.prompts else demo_prompts()[: args.eval_prompts]
+    prompts = [p for p in prompts if p.strip()]
+    if not prompts:
+        raise CliError(f"no prompts to evaluate in '{args.prompts}'")
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model, tokenizer, _ = load_adapter(args.adapter, args.model)
     result = evaluate_front(
         model,
         tokenizer,
-        [p for p in prompts if p.strip()],
+        prompts,
         reward_fns,
         n_points=args.points,
         max_new_tokens=args.max_new_tokens,
     )
-    reference = (
-        parse_preference(args.reference_point)
-        if args.reference_point
-        else [min(0.0, v) - 1 for v in result.objectives.min(0)]
-    )
+    if reference is None:
+        reference = [min(0.0, v) - 1 for v in result.objectives.min(0)]
     result.reference_point = reference
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     result.to_json(output_dir / "front.json", reference_point=reference)
     result.plot(output_dir / "front.png")
     print(format_table(result))
@@ -118,14 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="panacea", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train on positivity vs neutrality, sweep the front, write outputs")
-    demo.add_argument("--steps", type=int, default=DemoSettings.steps)
+    demo.add_argument("--steps", type=at_least(1), default=DemoSettings.steps)
     demo.add_argument("--output-dir", default=DemoSettings.output_dir)
     demo.add_argument("--model", default=None, help="local causal LM folder (default: embedded SmolLM2)")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--points", type=int, default=DemoSettings.points, help="grid points per objective")
-    demo.add_argument("--eval-prompts", type=int, default=DemoSettings.eval_prompts)
-    demo.add_argument("--num-generations", type=int, default=DemoSettings.num_generations)
-    demo.add_argument("--max-completion-length", type=int, default=DemoSettings.max_completion_length)
+    demo.add_argument("--points", type=at_least(2), default=DemoSettings.points, help="grid points per objective")
+    demo.add_argument("--eval-prompts", type=at_least(1), default=DemoSettings.eval_prompts)
+    demo.add_argument("--num-generations", type=at_least(2), default=DemoSettings.num_generations)
+    demo.add_argument("--max-completion-length", type=at_least(1), default=DemoSettings.max_completion_length)
     demo.set_defaults(func=cmd_demo)
 
     evaluate = sub.add_parser("eval", help="sweep a saved adapter over the preference grid")
@@ -133,9 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", default=None, help="base model folder (default: from adapter_config.json)")
     evaluate.add_argument("--rewards", default=",".join(OBJECTIVES), help="comma-separated reward names")
     evaluate.add_argument("--prompts", default=None, help="text file, one prompt per line (default: demo prompts)")
-    evaluate.add_argument("--eval-prompts", type=int, default=8)
-    evaluate.add_argument("--points", type=int, default=11)
-    evaluate.add_argument("--max-new-tokens", type=int, default=32)
+    evaluate.add_argument("--eval-prompts", type=at_least(1), default=8)
+    evaluate.add_argument("--points", type=at_least(2), default=11)
+    evaluate.add_argument("--max-new-tokens", type=at_least(1), default=32)
     evaluate.add_argument("--reference-point", default=None, help="comma-separated, one value per reward")
     evaluate.add_argument("--output-dir", default="outputs/eval")
     evaluate.set_defaults(func=cmd_eval)
@@ -155,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (CliError, ValueError, FileNotFoundError, ImportError) as err:
+    except (CliError, ValueError, OSError, ImportError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"panacea {args.command}: error: {message}", file=sys.stderr)
         return 2
