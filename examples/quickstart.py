@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 import peft_panacea  # noqa: F401  (registers the PANACEA adapter type with PEFT)
 from peft_panacea import PanaceaConfig
-from peft_panacea.default_model import load_default_model
+from peft_panacea.demo.default_model import load_default_model
 
 TOPICS = [
     "the ocean",

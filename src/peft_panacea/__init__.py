@@ -1,16 +1,20 @@
 """peft-panacea: Panacea (Pareto alignment via preference adaptation) as a PEFT adapter type.
 
 Importing this package registers the ``PANACEA`` adapter type with PEFT; it must happen before any PEFT call that
-loads a Panacea adapter.
+loads a Panacea adapter. The tuner needs only the base dependencies; the trainers (``[train]`` extra) load on first
+use, so ``import peft_panacea`` works without TRL.
 """
 
-from .config import PanaceaConfig
-from .layer import PanaceaLayer, PanaceaLinear
-from .model import PanaceaModel, set_preference
-from .preference import PreferenceState, validate_preference
-from .registration import register
-
-register()
+from .tuner import (
+    PanaceaConfig,
+    PanaceaLayer,
+    PanaceaLinear,
+    PanaceaModel,
+    PreferenceState,
+    register,
+    set_preference,
+    validate_preference,
+)
 
 _TRAINERS = {
     "PanaceaDPOConfig",
@@ -42,6 +46,7 @@ __all__ = [
     "PanaceaLinear",
     "PanaceaModel",
     "PreferenceState",
+    "register",
     "set_preference",
     "validate_preference",
     "__version__",

@@ -9,9 +9,9 @@ import torch
 from peft import PeftConfig, PeftModel
 
 from ..aggregation import aggregate
-from ..config import PanaceaConfig
-from ..model import PanaceaModel
 from ..sampling import PreferenceSampler
+from ..tuner.config import PanaceaConfig
+from ..tuner.model import PanaceaModel
 from .collator import WithColumns
 
 

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from peft import PeftConfig
 from trl import DPOTrainer
 
-from ..data import LABELS, check_preference_labels
 from .core import PanaceaTrainerMixin, resolve_panacea_config
+from .data import LABELS, check_preference_labels
 from .dpo_config import PanaceaDPOConfig
 
 _NOT_MODEL_INPUTS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps", LABELS}

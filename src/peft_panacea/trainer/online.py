@@ -16,8 +16,8 @@ import torch
 from accelerate.utils import gather
 
 from ..aggregation import aggregate
-from ..config import PanaceaConfig
-from ..preference import validate_preference
+from ..tuner.config import PanaceaConfig
+from ..tuner.preference import validate_preference
 from .core import PanaceaTrainerMixin
 
 PLACEHOLDER = "panacea_scalarized"

@@ -8,8 +8,8 @@ import torch
 from peft import PeftConfig
 from trl import SFTTrainer
 
-from ..data import OBJECTIVE, objectives_as_indices
 from .core import PanaceaTrainerMixin, resolve_panacea_config
+from .data import OBJECTIVE, objectives_as_indices
 from .sft_config import PanaceaSFTConfig
 
 

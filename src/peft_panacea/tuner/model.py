@@ -12,7 +12,9 @@ from peft.utils.integrations import gather_params_ctx
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
+from .checks import check_adapter_weights_match
 from .config import PanaceaConfig
+from .export import write_lora_adapter
 from .layer import PanaceaLayer, PanaceaLinear
 from .preference import PreferenceLike, PreferenceState
 
@@ -255,13 +257,15 @@ class PanaceaModel(BaseTuner):
         The directory loads with plain ``PeftModel.from_pretrained`` and serves on any LoRA server (vLLM, TGI,
         LoRAX). Uses the current preference when ``preference`` is None. Returns ``save_directory``.
         """
-        from .export import write_lora_adapter
-
         state = self._active_state(adapter_name)
         if preference is None:
-            return write_lora_adapter(self, state.adapter_name, save_directory)
+            return self._write_lora(state, save_directory)
         with self.preference(preference, normalize=normalize, adapter_name=state.adapter_name):
-            return write_lora_adapter(self, state.adapter_name, save_directory)
+            return self._write_lora(state, save_directory)
+
+    def _write_lora(self, state: PreferenceState, save_directory: str) -> str:
+        config = self.peft_config[state.adapter_name]
+        return write_lora_adapter(self.model, config, state.adapter_name, state.value, save_directory)
 
     # ---------------------------------------------------------------------------------------- load checks
     @classmethod
@@ -269,8 +273,6 @@ class PanaceaModel(BaseTuner):
         cls, model: nn.Module, config: Any, adapter_name: str, state_dict: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         remapped = super()._remap_adapter_state_dict_for_load(model, config, adapter_name, state_dict)
-        from .checks import check_adapter_weights_match
-
         check_adapter_weights_match(model, config, adapter_name, remapped)
         return remapped
 
