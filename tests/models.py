@@ -1,6 +1,9 @@
-"""Tiny random models built from configs, so the suite runs offline in seconds."""
+"""Tiny random models built from configs, so the suite runs offline in seconds, and a fresh-process runner."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import torch
 from peft import get_peft_model
@@ -70,3 +73,26 @@ def tiny_tokenizer():
     return PreTrainedTokenizerFast(
         tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>"
     )
+
+
+_BLOCKER = """
+import sys
+
+
+class _Blocker:
+    '''A finder that makes some installed packages look uninstalled.'''
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _Blocker())
+"""
+
+
+def run_without(blocked: tuple[str, ...], script: str) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh interpreter where importing any of ``blocked`` fails, as in a smaller install."""
+    source = _BLOCKER.format(blocked=set(blocked)) + script
+    return subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=600)

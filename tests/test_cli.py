@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .models import tiny_llama, tiny_tokenizer
+from .models import run_without, tiny_llama, tiny_tokenizer
 
 
 def panacea(*args: str) -> subprocess.CompletedProcess:
@@ -99,6 +99,15 @@ def test_export(demo_dir, tmp_path, merged):
     assert (tmp_path / "out" / expected).exists()
     if not merged:
         assert json.loads((tmp_path / "out" / "adapter_config.json").read_text())["peft_type"] == "LORA"
+
+
+def test_export_needs_neither_the_training_nor_the_evaluation_stack(demo_dir, tmp_path):
+    args = ["export", "--adapter", str(demo_dir / "demo" / "adapter"), "--model", str(demo_dir / "model")]
+    args += ["--preference", "0.3,0.7", "--out", str(tmp_path / "out")]
+    script = f"import sys\nfrom peft_panacea.cli import main\nsys.exit(main({args!r}))\n"
+    result = run_without(("datasets", "trl", "moocore", "matplotlib"), script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "out" / "adapter_model.safetensors").exists()
 
 
 @pytest.mark.parametrize(
