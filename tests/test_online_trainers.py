@@ -16,7 +16,7 @@ from peft_panacea import (
     PanaceaRLOOTrainer,
 )
 
-from .models import tiny_llama, tiny_tokenizer
+from .models import perturb_adapter, tiny_llama, tiny_tokenizer
 
 TRAINERS = {"grpo": (PanaceaGRPOConfig, PanaceaGRPOTrainer), "rloo": (PanaceaRLOOConfig, PanaceaRLOOTrainer)}
 
@@ -189,3 +189,19 @@ def test_per_group_preferences_refuse_tools(tmp_path):
             PanaceaGRPOConfig(output_dir=str(tmp_path), report_to=[], bf16=False, preference_granularity="group"),
             {"tools": [len]},
         )
+
+
+def test_chunked_no_grad_passes_use_each_chunks_preference_rows(tmp_path):
+    trainer = make_trainer(tmp_path, preference_granularity="group")
+    model = trainer.model
+    perturb_adapter(model)
+    ids = torch.randint(3, 90, (4, 6), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    trainer.panacea_model.set_preference(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.2, 0.8]]))
+    with torch.no_grad():
+        whole = trainer._get_per_token_logps_and_entropies(model, ids, mask, 3)[0]
+        chunked = trainer._get_per_token_logps_and_entropies(
+            model, ids, attention_mask=mask, logits_to_keep=3, batch_size=2
+        )
+    torch.testing.assert_close(chunked[0], whole)
+    assert trainer.panacea_model.get_preference().shape == (4, 2)  # restored after the chunks

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from peft import PeftConfig
 from trl import DPOTrainer
 
+from ..compat.trl_compat import fused_log_probs
 from .core import PanaceaTrainerMixin, resolve_panacea_config
 from .data import LABELS, check_preference_labels
 from .dpo_config import PanaceaDPOConfig
@@ -64,7 +65,7 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
         model_kwargs = {k: v for k, v in inputs.items() if k not in _NOT_MODEL_INPUTS}
         model_kwargs["use_cache"] = False
         labels = inputs["input_ids"].masked_fill(inputs["completion_mask"] == 0, -100)
-        outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
+        outputs = fused_log_probs(model, **model_kwargs, labels=labels)
         seq_len = inputs["completion_mask"].size(1) - 1
         return outputs.log_probs[:, -seq_len:].sum(dim=1).chunk(2, dim=0)
 

@@ -6,10 +6,11 @@ import warnings
 from typing import Any
 
 import torch
-from peft.tuners.tuners_utils import BaseTunerLayer, _get_in_out_features, check_adapters_to_merge
+from peft.tuners.tuners_utils import BaseTunerLayer, check_adapters_to_merge
 from peft.utils.other import transpose
 from torch import nn
 
+from ..compat.peft_compat import in_out_features
 from .preference import PreferenceState
 
 
@@ -52,7 +53,7 @@ class PanaceaLayer(BaseTunerLayer):
         self._disable_adapters = False
         self.merged_adapters: list[str] = []
         self.kwargs = kwargs
-        in_features, out_features = _get_in_out_features(self.get_base_layer())
+        in_features, out_features = in_out_features(self.get_base_layer())
         if in_features is None:
             raise TypeError(f"Panacea cannot adapt {type(self.get_base_layer()).__name__}: no in/out features.")
         self.in_features, self.out_features = in_features, out_features

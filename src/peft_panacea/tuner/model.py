@@ -12,6 +12,7 @@ from peft.utils.integrations import gather_params_ctx
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
+from ..compat.trl_compat import is_fused_lm_head_call
 from .checks import check_adapter_weights_match
 from .config import PanaceaConfig
 from .export import write_lora_adapter
@@ -237,7 +238,7 @@ class PanaceaModel(BaseTuner):
         """
         outputs = self.model.forward(*args, **kwargs)
         loss = getattr(outputs, "loss", None)
-        if self.training and isinstance(loss, torch.Tensor) and not kwargs.get("fused_lm_head"):
+        if self.training and isinstance(loss, torch.Tensor) and not is_fused_lm_head_call(kwargs):
             weight = self.peft_config[self.active_adapters[0]].orth_reg_weight
             if weight > 0:
                 outputs.loss = loss + weight * self.orthogonal_regularization()
