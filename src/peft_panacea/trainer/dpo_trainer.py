@@ -10,6 +10,7 @@ from peft import PeftConfig
 from trl import DPOTrainer
 
 from ..compat.trl_compat import fused_log_probs
+from ..tuner.preference import is_per_sample
 from .core import PanaceaTrainerMixin, resolve_panacea_config
 from .data import LABELS, check_preference_labels
 from .dpo_config import PanaceaDPOConfig
@@ -86,7 +87,7 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
         labels = inputs[LABELS]
         preference = self.next_preference(labels.shape[0], mode)
         # rows are [chosen..., rejected...]: a per-row preference repeats for the rejected half
-        self.apply_preference(torch.cat([preference, preference]) if preference.dim() == 2 else preference)
+        self.apply_preference(torch.cat([preference, preference]) if is_per_sample(preference) else preference)
 
         chosen_logps, rejected_logps = self._policy_logps(model, inputs)
         ref_chosen, ref_rejected = self._reference_logps(model, inputs)

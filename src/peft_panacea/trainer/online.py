@@ -18,7 +18,7 @@ from accelerate.utils import gather
 from ..aggregation import aggregate
 from ..compat.trl_compat import bind_per_token_logps, force_vllm_weight_sync
 from ..tuner.config import PanaceaConfig
-from ..tuner.preference import validate_preference
+from ..tuner.preference import is_per_sample, validate_preference
 from .core import PanaceaTrainerMixin
 
 PLACEHOLDER = "panacea_scalarized"
@@ -223,7 +223,7 @@ class PanaceaOnlineMixin(PanaceaTrainerMixin):
         call = bind_per_token_logps(upstream, model, *args, **kwargs)
         rows = call.arguments["input_ids"].shape[0]
         batch_size = call.arguments["batch_size"]
-        if full.dim() == 1 or full.shape[0] != rows or not batch_size or batch_size >= rows:
+        if not is_per_sample(full) or full.shape[0] != rows or not batch_size or batch_size >= rows:
             return upstream(*call.args, **call.kwargs)
         if torch.is_grad_enabled():
             raise RuntimeError("Per-row preferences with chunked gradient passes are not supported.")

@@ -48,7 +48,7 @@ def write_lora_adapter(
     ``preference``, which is only recorded in the README; taking plain arguments keeps this module free of the tuner.
     """
     tensors, targets = _lora_tensors(model, adapter_name)
-    rank = config.r + config.pref_dim
+    rank = config.rank
     lora_config = LoraConfig(
         r=rank,
         lora_alpha=rank,
