@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .models import run_without, tiny_llama, tiny_tokenizer
+from .models import run_without
 
 
 def panacea(*args: str) -> subprocess.CompletedProcess:
@@ -17,13 +17,10 @@ def panacea(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory) -> Path:
+def demo_dir(tmp_path_factory, tiny_model_dir) -> Path:
     pytest.importorskip("vaderSentiment", reason="the demo's positivity reward needs vaderSentiment")
     root = tmp_path_factory.mktemp("cli")
-    tiny_llama().save_pretrained(root / "model")
-    tokenizer = tiny_tokenizer()
-    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
-    tokenizer.save_pretrained(root / "model")
+    (root / "model").symlink_to(tiny_model_dir)
     result = panacea(
         "demo",
         "--model",

@@ -16,7 +16,7 @@ from peft_panacea import (
     PanaceaRLOOTrainer,
 )
 
-from .models import perturb_adapter, tiny_llama, tiny_tokenizer
+from .models import perturb_adapter, tiny_llama, tiny_tokenizer, training_args
 
 TRAINERS = {"grpo": (PanaceaGRPOConfig, PanaceaGRPOTrainer), "rloo": (PanaceaRLOOConfig, PanaceaRLOOTrainer)}
 
@@ -39,19 +39,9 @@ def high(prompts, completions, **kwargs):
 
 def make_trainer(tmp_path, kind="grpo", reward_funcs=(low, high), names=("low", "high"), **config_kwargs):
     config_cls, trainer_cls = TRAINERS[kind]
-    config_kwargs = {
-        "output_dir": str(tmp_path / "out"),
-        "per_device_train_batch_size": 4,
-        "num_generations": 4,
-        "max_completion_length": 6,
-        "max_steps": 2,
-        "learning_rate": 1e-2,
-        "report_to": [],
-        "logging_steps": 1,
-        "bf16": False,
-        "save_strategy": "no",
-        **config_kwargs,
-    }
+    config_kwargs = training_args(
+        tmp_path / "out", num_generations=4, max_completion_length=6, learning_rate=1e-2, **config_kwargs
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return trainer_cls(
