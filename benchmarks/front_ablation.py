@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from peft_panacea.demo import OBJECTIVES, REFERENCE_POINT, DemoSettings, load_model, train
-from peft_panacea.evaluation import evaluate_front
-from peft_panacea.prompts import demo_prompts
-from peft_panacea.rewards import REWARD_FUNCTIONS
+from peft_panacea.demo.default_model import load_model
+from peft_panacea.demo.prompts import demo_prompts
+from peft_panacea.demo.run import sweep, train
+from peft_panacea.demo.task import REFERENCE_POINT, DemoSettings
 
 # Each variant: the DemoSettings fields it changes from the demo's defaults.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -37,6 +37,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lora-group-c1": {"init_panacea_weights": True, "preference_granularity": "group", "lora_alpha": 8},
     "lora-group-c4": {"init_panacea_weights": True, "preference_granularity": "group", "lora_alpha": 32},
     "lora-group-tche": {"init_panacea_weights": True, "preference_granularity": "group", "aggregation": "tchebycheff"},
+    "lora-group-lr1e-3": {"init_panacea_weights": True, "preference_granularity": "group", "learning_rate": 1e-3},
+    "lora-group-kl": {"init_panacea_weights": True, "preference_granularity": "group", "beta": 0.04},
     "lora-group-uniform": {
         "init_panacea_weights": True,
         "preference_granularity": "group",
@@ -46,16 +48,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def evaluate(model: Any, tokenizer: Any, prompts: list[str], settings: DemoSettings) -> dict[str, Any]:
-    result = evaluate_front(
-        model,
-        tokenizer,
-        prompts,
-        [REWARD_FUNCTIONS[name] for name in OBJECTIVES],
-        n_points=settings.points,
-        batch_size=24,
-        max_new_tokens=settings.max_completion_length,
-        progress=False,
-    )
+    result = sweep(model, tokenizer, prompts, settings, progress=False)
     metrics = result.metrics(np.array(REFERENCE_POINT))
     objectives = np.asarray(result.objectives)
     return {

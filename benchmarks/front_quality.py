@@ -31,10 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from peft_panacea.demo import OBJECTIVES, REFERENCE_POINT, DemoSettings, grpo_arguments, load_model, prompt_dataset
+from peft_panacea.demo.default_model import load_model
+from peft_panacea.demo.prompts import demo_prompts
+from peft_panacea.demo.rewards import REWARD_FUNCTIONS
+from peft_panacea.demo.run import prompt_dataset, train
+from peft_panacea.demo.task import OBJECTIVES, REFERENCE_POINT, DemoSettings, grpo_arguments
 from peft_panacea.evaluation import FrontResult, evaluate_front, evaluate_policies
-from peft_panacea.prompts import demo_prompts
-from peft_panacea.rewards import REWARD_FUNCTIONS
 from peft_panacea.sampling import preference_grid
 
 RANK, LORA_ALPHA = 10, 20  # LoRA of rank k + m = 8 + 2, alpha = 2r
@@ -48,8 +50,6 @@ def train_run(settings: DemoSettings, name: str, weights: list[float] | None, ag
     """Train one model (Panacea when ``weights`` is None, else a LoRA with fixed reward weights), save, time it."""
     from peft import LoraConfig
     from trl import GRPOConfig, GRPOTrainer
-
-    from peft_panacea.demo import train
 
     torch.manual_seed(settings.seed)
     model, tokenizer = load_model(settings.model)

@@ -25,7 +25,7 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 def dpo_data():
     from datasets import Dataset
 
-    from peft_panacea.prompts import demo_prompts
+    from peft_panacea.demo.prompts import demo_prompts
 
     rows = [
         {"prompt": p, "chosen": " It is lovely, I really like it.", "rejected": " No.", "preference_labels": [1, -1]}
@@ -40,8 +40,8 @@ def run_worker(kind: str, steps: int) -> dict:
     from transformers import TrainerCallback
 
     import peft_panacea as pp
-    from peft_panacea.default_model import load_default_model
-    from peft_panacea.rewards import conciseness, positivity
+    from peft_panacea.demo.default_model import load_default_model
+    from peft_panacea.demo.rewards import conciseness, positivity
 
     torch.manual_seed(0)
     model, tokenizer = load_default_model()
@@ -92,7 +92,7 @@ def run_worker(kind: str, steps: int) -> dict:
         from datasets import Dataset
         from trl import GRPOConfig, GRPOTrainer
 
-        from peft_panacea.prompts import demo_prompts
+        from peft_panacea.demo.prompts import demo_prompts
 
         data = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in demo_prompts()[:32]])
         grpo = {"per_device_train_batch_size": 8, "num_generations": 4, "max_completion_length": 24, **common}

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 import peft_panacea  # noqa: F401  (registers the PANACEA adapter type with PEFT)
 from peft_panacea import PanaceaConfig
-from peft_panacea.default_model import load_default_model
+from peft_panacea.demo.default_model import load_model
 
 TOPICS = [
     "the ocean",
@@ -90,11 +90,12 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3, help="the paper's learning rate for the adapter")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default="outputs/quickstart")
+    parser.add_argument("--model", default=None, help="local causal LM path (default: embedded SmolLM2)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     random.seed(args.seed)
 
-    base, tokenizer = load_default_model()
+    base, tokenizer = load_model(args.model)
     config = PanaceaConfig(pref_dim=2, preference_names=["enthusiastic", "terse"], r=8, task_type="CAUSAL_LM")
     model = get_peft_model(base, config)
     model.print_trainable_parameters()

@@ -16,7 +16,7 @@ from datasets import Dataset
 
 from peft_panacea import PanaceaConfig, PanaceaDPOConfig, PanaceaDPOTrainer
 from peft_panacea.converters import from_pku_saferlhf
-from peft_panacea.demo import load_model
+from peft_panacea.demo.default_model import load_model
 
 HERE = Path(__file__).parent
 

@@ -16,9 +16,9 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from peft_panacea import PanaceaConfig, PanaceaGRPOConfig, PanaceaGRPOTrainer
-from peft_panacea.demo import load_model
-from peft_panacea.prompts import demo_prompts
-from peft_panacea.rewards import conciseness, positivity
+from peft_panacea.demo.default_model import load_model
+from peft_panacea.demo.prompts import demo_prompts
+from peft_panacea.demo.rewards import conciseness, positivity
 
 OBJECTIVES = ["positivity", "conciseness"]
 

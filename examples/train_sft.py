@@ -15,7 +15,7 @@ from datasets import Dataset
 from train_dpo import load_table
 
 from peft_panacea import PanaceaConfig, PanaceaSFTConfig, PanaceaSFTTrainer
-from peft_panacea.demo import load_model
+from peft_panacea.demo.default_model import load_model
 
 TOPICS = [
     "the ocean",

@@ -1,8 +1,15 @@
-"""Tiny random models built from configs, so the suite runs offline in seconds."""
+"""Tiny random models built from configs, so the suite runs offline in seconds, and a fresh-process runner."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
 import torch
+from datasets import Dataset
 from peft import get_peft_model
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
@@ -72,3 +79,62 @@ def tiny_tokenizer():
     return PreTrainedTokenizerFast(
         tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>"
     )
+
+
+def training_args(output_dir: str | Path, **overrides: Any) -> dict[str, Any]:
+    """Config arguments shared by every trainer test: two quick CPU steps, logged each step, nothing saved or
+    reported; ``overrides`` adds or replaces arguments (a trainer's own options, longer runs)."""
+    return {
+        "output_dir": str(output_dir),
+        "per_device_train_batch_size": 4,
+        "max_steps": 2,
+        "learning_rate": 5e-3,
+        "report_to": [],
+        "bf16": False,
+        "save_strategy": "no",
+        "logging_steps": 1,
+        **overrides,
+    }
+
+
+def dpo_pairs(
+    n: int = 8,
+    labels: Sequence[Sequence[int]] = ((1, -1),),
+    chosen: Callable[[int], str] = lambda i: f" w{10 + i} w{11 + i}",
+    rejected: Callable[[int], str] = lambda i: f" w{40 + i}",
+) -> Dataset:
+    """``n`` preference pairs over the tiny vocabulary; row i gets ``labels[i % len(labels)]``."""
+    return Dataset.from_list(
+        [
+            {
+                "prompt": f"w{i} w{i + 1}",
+                "chosen": chosen(i),
+                "rejected": rejected(i),
+                "preference_labels": list(labels[i % len(labels)]),
+            }
+            for i in range(n)
+        ]
+    )
+
+
+_BLOCKER = """
+import sys
+
+
+class _Blocker:
+    '''A finder that makes some installed packages look uninstalled.'''
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _Blocker())
+"""
+
+
+def run_without(blocked: tuple[str, ...], script: str) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh interpreter where importing any of ``blocked`` fails, as in a smaller install."""
+    source = _BLOCKER.format(blocked=set(blocked)) + script
+    return subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=600)

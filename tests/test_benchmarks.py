@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from .models import tiny_llama, tiny_tokenizer
-
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "front_quality.py"
 
 
@@ -19,15 +17,11 @@ def run_benchmark(model_dir: Path, out: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
-def test_front_quality_benchmark(tmp_path):
+def test_front_quality_benchmark(tmp_path, tiny_model_dir):
     pytest.importorskip("vaderSentiment", reason="the demo task's rewards need vaderSentiment")
-    tiny_llama().save_pretrained(tmp_path / "model")
-    tokenizer = tiny_tokenizer()
-    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
-    tokenizer.save_pretrained(tmp_path / "model")
     out = tmp_path / "out"
 
-    first = run_benchmark(tmp_path / "model", out)
+    first = run_benchmark(tiny_model_dir, out)
     assert first.returncode == 0, first.stderr[-3000:]
     rows = json.loads((out / "front_quality.json").read_text())
     assert list(rows) == ["Panacea LS", "Panacea Tchebycheff", "Rewarded Soups", "DPS", "base model"]
@@ -41,6 +35,6 @@ def test_front_quality_benchmark(tmp_path):
     runs = sorted(p.name for p in (out / "runs").iterdir())
     assert runs == ["lora_000_100", "lora_050_050", "lora_100_000", "panacea_linear", "panacea_tchebycheff"]
 
-    second = run_benchmark(tmp_path / "model", out)  # trained adapters are reused, not retrained
+    second = run_benchmark(tiny_model_dir, out)  # trained adapters are reused, not retrained
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("reusing") == 5 and "training" not in second.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .models import tiny_llama, tiny_tokenizer
+from .models import run_without
 
 
 def panacea(*args: str) -> subprocess.CompletedProcess:
@@ -18,13 +18,10 @@ def panacea(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory) -> Path:
+def demo_dir(tmp_path_factory, tiny_model_dir) -> Path:
     pytest.importorskip("vaderSentiment", reason="the demo's positivity reward needs vaderSentiment")
     root = tmp_path_factory.mktemp("cli")
-    tiny_llama().save_pretrained(root / "model")
-    tokenizer = tiny_tokenizer()
-    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
-    tokenizer.save_pretrained(root / "model")
+    (root / "model").symlink_to(tiny_model_dir)
     result = panacea(
         "demo",
         "--model",
@@ -100,6 +97,15 @@ def test_export(demo_dir, tmp_path, merged):
     assert (tmp_path / "out" / expected).exists()
     if not merged:
         assert json.loads((tmp_path / "out" / "adapter_config.json").read_text())["peft_type"] == "LORA"
+
+
+def test_export_needs_neither_the_training_nor_the_evaluation_stack(demo_dir, tmp_path):
+    args = ["export", "--adapter", str(demo_dir / "demo" / "adapter"), "--model", str(demo_dir / "model")]
+    args += ["--preference", "0.3,0.7", "--out", str(tmp_path / "out")]
+    script = f"import sys\nfrom peft_panacea.cli import main\nsys.exit(main({args!r}))\n"
+    result = run_without(("datasets", "trl", "moocore", "matplotlib"), script)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "out" / "adapter_model.safetensors").exists()
 
 
 @pytest.mark.parametrize(

@@ -51,3 +51,8 @@ def test_round_trip_through_json(tmp_path):
     assert loaded.preference_names == ["helpful", "harmless"]
     assert loaded.init_preference == pytest.approx([0.2, 0.8])
     assert loaded.peft_type == "PANACEA"
+
+
+def test_rank_is_r_plus_pref_dim():
+    config = PanaceaConfig(r=8, pref_dim=3)
+    assert config.rank == 11 and "rank" not in config.to_dict()  # derived, not saved

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_default_model_loads_and_is_steerable_after_one_step():
-    from peft_panacea.default_model import load_default_model
+    from peft_panacea.demo.default_model import load_default_model
 
     base, tokenizer = load_default_model()
     assert base.config.num_hidden_layers == 30 and tokenizer.pad_token is not None
@@ -44,7 +44,7 @@ def test_default_model_loads_and_is_steerable_after_one_step():
 
 def test_demo_end_to_end_on_the_real_model(tmp_path):
     pytest.importorskip("vaderSentiment", reason="the demo rewards need vaderSentiment")
-    from peft_panacea.demo import DemoSettings, run_demo
+    from peft_panacea.demo.run import DemoSettings, run_demo
 
     settings = DemoSettings(
         steps=2,

@@ -12,39 +12,17 @@ from peft import PeftModel, get_peft_model
 from peft_panacea import PanaceaConfig
 from peft_panacea.trainer import PanaceaDPOConfig, PanaceaDPOTrainer
 
-from .models import perturb_adapter, tiny_llama, tiny_tokenizer
+from .models import dpo_pairs, perturb_adapter, tiny_llama, tiny_tokenizer, training_args
 
 LABELS = [[1, -1], [1, 0], [-1, 1], [0, 1]]
 
 
 def pairs(n: int = 8, labels=None) -> Dataset:
-    labels = labels or LABELS
-    return Dataset.from_list(
-        [
-            {
-                "prompt": f"w{i} w{i + 1}",
-                "chosen": f" w{10 + i} w{11 + i}",
-                "rejected": f" w{40 + i}",
-                "preference_labels": labels[i % len(labels)],
-            }
-            for i in range(n)
-        ]
-    )
+    return dpo_pairs(n, labels or LABELS)
 
 
 def make_trainer(tmp_path, dataset=None, model=None, peft_config="default", **config_kwargs):
-    config_kwargs = {
-        "output_dir": str(tmp_path / "out"),
-        "per_device_train_batch_size": 4,
-        "max_steps": 2,
-        "learning_rate": 5e-3,
-        "report_to": [],
-        "bf16": False,
-        "save_strategy": "no",
-        "logging_steps": 1,
-        "beta": 0.5,
-        **config_kwargs,
-    }
+    config_kwargs = training_args(tmp_path / "out", beta=0.5, **config_kwargs)
     if peft_config == "default":
         peft_config = PanaceaConfig(pref_dim=2, task_type="CAUSAL_LM", preference_names=["helpful", "harmless"])
     with warnings.catch_warnings():

@@ -16,7 +16,7 @@ from peft_panacea import (
     PanaceaRLOOTrainer,
 )
 
-from .models import tiny_llama, tiny_tokenizer
+from .models import perturb_adapter, tiny_llama, tiny_tokenizer, training_args
 
 TRAINERS = {"grpo": (PanaceaGRPOConfig, PanaceaGRPOTrainer), "rloo": (PanaceaRLOOConfig, PanaceaRLOOTrainer)}
 
@@ -39,19 +39,9 @@ def high(prompts, completions, **kwargs):
 
 def make_trainer(tmp_path, kind="grpo", reward_funcs=(low, high), names=("low", "high"), **config_kwargs):
     config_cls, trainer_cls = TRAINERS[kind]
-    config_kwargs = {
-        "output_dir": str(tmp_path / "out"),
-        "per_device_train_batch_size": 4,
-        "num_generations": 4,
-        "max_completion_length": 6,
-        "max_steps": 2,
-        "learning_rate": 1e-2,
-        "report_to": [],
-        "logging_steps": 1,
-        "bf16": False,
-        "save_strategy": "no",
-        **config_kwargs,
-    }
+    config_kwargs = training_args(
+        tmp_path / "out", num_generations=4, max_completion_length=6, learning_rate=1e-2, **config_kwargs
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return trainer_cls(
@@ -223,3 +213,19 @@ def test_an_objective_without_any_finite_reward_is_reported_every_step(tmp_path)
     with pytest.warns(UserWarning, match="objective 'high' returned no finite reward") as record:
         trainer.train()
     assert sum("no finite reward" in str(w.message) for w in record) == 2
+
+
+def test_chunked_no_grad_passes_use_each_chunks_preference_rows(tmp_path):
+    trainer = make_trainer(tmp_path, preference_granularity="group")
+    model = trainer.model
+    perturb_adapter(model)
+    ids = torch.randint(3, 90, (4, 6), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    trainer.panacea_model.set_preference(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.2, 0.8]]))
+    with torch.no_grad():
+        whole = trainer._get_per_token_logps_and_entropies(model, ids, mask, 3)[0]
+        chunked = trainer._get_per_token_logps_and_entropies(
+            model, ids, attention_mask=mask, logits_to_keep=3, batch_size=2
+        )
+    torch.testing.assert_close(chunked[0], whole)
+    assert trainer.panacea_model.get_preference().shape == (4, 2)  # restored after the chunks

@@ -1,7 +1,7 @@
 import pytest
 
-from peft_panacea.prompts import demo_prompts
-from peft_panacea.rewards import CONCISE_WORDS, conciseness, neutrality, positivity
+from peft_panacea.demo.prompts import demo_prompts
+from peft_panacea.demo.rewards import CONCISE_WORDS, conciseness, neutrality, positivity
 
 
 def test_conciseness_falls_linearly_with_length():

@@ -10,7 +10,7 @@ from peft import PeftModel
 
 from peft_panacea import PanaceaConfig, PanaceaSFTConfig, PanaceaSFTTrainer
 
-from .models import perturb_adapter, tiny_llama, tiny_tokenizer
+from .models import perturb_adapter, tiny_llama, tiny_tokenizer, training_args
 
 
 def styles(n: int = 8, objective=lambda i: ["chatty", "terse"][i % 2]) -> Dataset:
@@ -27,17 +27,7 @@ def styles(n: int = 8, objective=lambda i: ["chatty", "terse"][i % 2]) -> Datase
 
 
 def make_trainer(tmp_path, dataset=None, **config_kwargs):
-    config_kwargs = {
-        "output_dir": str(tmp_path / "out"),
-        "per_device_train_batch_size": 4,
-        "max_steps": 2,
-        "learning_rate": 5e-3,
-        "report_to": [],
-        "bf16": False,
-        "save_strategy": "no",
-        "logging_steps": 1,
-        **config_kwargs,
-    }
+    config_kwargs = training_args(tmp_path / "out", **config_kwargs)
     peft_config = PanaceaConfig(pref_dim=2, preference_names=["chatty", "terse"], task_type="CAUSAL_LM")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,13 +1,23 @@
 """The ``panacea`` command: ``demo`` (the main job), ``eval`` (measure a saved adapter), ``export`` (one preference
-as a plain LoRA or a merged model). Errors print one line and exit with status 2."""
+as a plain LoRA or a merged model). Errors print one line and exit with status 2.
+
+The top of this module imports only the tuner's needs; ``demo`` and ``eval`` import the training and evaluation
+stacks inside their command, so ``panacea export`` writes a LoRA without loading datasets, TRL or matplotlib.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from .demo import OBJECTIVES, DemoSettings, format_table, load_model, run_demo
+from peft import PeftModel
+
+from .demo.default_model import load_model
+from .demo.prompts import demo_prompts
+from .demo.rewards import REWARD_FUNCTIONS
+from .demo.task import OBJECTIVES, DemoSettings
 
 
 class CliError(Exception):
@@ -39,8 +49,6 @@ def at_least(minimum: int):
 
 
 def parse_rewards(text: str) -> list:
-    from .rewards import REWARD_FUNCTIONS
-
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in REWARD_FUNCTIONS]
     if unknown or not names:
@@ -49,10 +57,6 @@ def parse_rewards(text: str) -> list:
 
 
 def load_adapter(adapter: str, model_path: str | None):
-    import json
-
-    from peft import PeftModel
-
     config_file = Path(adapter) / "adapter_config.json"
     if not config_file.exists():
         raise CliError(f"no adapter at '{adapter}' (adapter_config.json missing)")
@@ -64,7 +68,8 @@ def load_adapter(adapter: str, model_path: str | None):
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from .prompts import demo_prompts
+    from .demo.run import run_demo
+    from .evaluation import format_table
 
     available = len(demo_prompts())
     if args.eval_prompts >= available:
@@ -88,8 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from .evaluation import evaluate_front
-    from .prompts import demo_prompts
+    from .evaluation import evaluate_front, format_table
 
     reward_fns = parse_rewards(args.rewards)
     reference = parse_preference(args.reference_point) if args.reference_point else None

@@ -11,7 +11,7 @@ from datasets import Dataset
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from tests.models import tiny_llama, tiny_tokenizer  # noqa: E402
+from tests.models import dpo_pairs, tiny_llama, tiny_tokenizer, training_args  # noqa: E402
 
 from peft_panacea import (  # noqa: E402
     PanaceaConfig,
@@ -23,18 +23,14 @@ from peft_panacea import (  # noqa: E402
 )
 
 out_dir, granularity, kind = sys.argv[1], sys.argv[2], sys.argv[3]
-common = {
-    "output_dir": out_dir,
-    "per_device_train_batch_size": 2,
-    "max_steps": 3,
-    "learning_rate": 1e-2,
-    "bf16": False,
-    "report_to": [],
-    "save_strategy": "no",
-    "logging_steps": 1,
-    "preference_granularity": granularity,
-    "use_cpu": True,
-}
+common = training_args(
+    out_dir,
+    per_device_train_batch_size=2,
+    max_steps=3,
+    learning_rate=1e-2,
+    preference_granularity=granularity,
+    use_cpu=True,
+)
 peft_config = PanaceaConfig(pref_dim=2, task_type="CAUSAL_LM")
 
 
@@ -49,19 +45,10 @@ def low_ids(prompts, completions, **kwargs):
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     if kind == "dpo":
-        rows = [
-            {
-                "prompt": f"w{i} w{i + 1}",
-                "chosen": f" w{10 + i}",
-                "rejected": f" w{40 + i}",
-                "preference_labels": [1, -1],
-            }
-            for i in range(16)
-        ]
         trainer = PanaceaDPOTrainer(
             model=tiny_llama(),
             args=PanaceaDPOConfig(**common),
-            train_dataset=Dataset.from_list(rows),
+            train_dataset=dpo_pairs(16, chosen=lambda i: f" w{10 + i}"),
             processing_class=tiny_tokenizer(),
             peft_config=peft_config,
         )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..aggregation import AGGREGATIONS
 
@@ -97,4 +98,33 @@ class PanaceaOnlineArguments(PanaceaArguments):
             raise ValueError(
                 "A fixed `tchebycheff_ideal_point` is in raw reward units and cannot follow per-group z-scores; use "
                 "reward_normalization='running' or 'none', or leave the ideal point to the running maximum."
+            )
+
+
+@dataclass(frozen=True)
+class UnsupportedOption:
+    """An option inherited from a TRL config that the Panacea loss does not implement.
+
+    DPO and SFT replace TRL's loss outright, so such an option would otherwise be silently ignored; each config
+    refuses the values it cannot honour at construction instead.
+
+    Attributes:
+        name: The config field.
+        is_supported: True for the values the Panacea loss honours (the TRL default among them).
+        fix: What to do instead, ending the error message.
+    """
+
+    name: str
+    is_supported: Callable[[Any], bool]
+    fix: str
+
+
+def refuse_unsupported_options(config: Any, options: Sequence[UnsupportedOption]) -> None:
+    """Raise ``ValueError`` naming the first option of ``options`` whose value ``config`` sets but cannot honour."""
+    for option in options:
+        value = getattr(config, option.name)
+        if not option.is_supported(value):
+            raise ValueError(
+                f"{type(config).__name__} does not support `{option.name}={value!r}`: the Panacea loss replaces "
+                f"TRL's and does not implement it. {option.fix}"
             )

@@ -13,9 +13,10 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..aggregation import aggregate
-from ..config import PanaceaConfig
-from ..model import PanaceaModel
 from ..sampling import PreferenceSampler
+from ..tuner.config import PanaceaConfig
+from ..tuner.model import PanaceaModel
+from ..tuner.preference import is_per_sample
 from .collator import WithColumns
 
 
@@ -154,7 +155,7 @@ class PanaceaTrainerMixin:
         ideal = self.ideal_point.to(values.device, values.dtype)
         pref = preference.to(values.device, values.dtype)
         method, mu = self.args.aggregation, self.args.smooth_tchebycheff_mu
-        if pref.dim() == 1:
+        if not is_per_sample(pref):
             loss = aggregate(per_objective, pref, method, ideal, mu, mask=present)
         else:
             per_row = aggregate(values, pref, method, ideal, mu, mask=mask)

@@ -9,8 +9,10 @@ import torch.nn.functional as F
 from peft import PeftConfig
 from trl import DPOTrainer
 
-from ..data import LABELS, check_preference_labels
+from ..compat.trl_compat import fused_log_probs
+from ..tuner.preference import is_per_sample
 from .core import PanaceaTrainerMixin, resolve_panacea_config
+from .data import LABELS, check_preference_labels
 from .dpo_config import PanaceaDPOConfig
 
 _NOT_MODEL_INPUTS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps", LABELS}
@@ -64,7 +66,7 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
         model_kwargs = {k: v for k, v in inputs.items() if k not in _NOT_MODEL_INPUTS}
         model_kwargs["use_cache"] = False
         labels = inputs["input_ids"].masked_fill(inputs["completion_mask"] == 0, -100)
-        outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
+        outputs = fused_log_probs(model, **model_kwargs, labels=labels)
         seq_len = inputs["completion_mask"].size(1) - 1
         return outputs.log_probs[:, -seq_len:].sum(dim=1).chunk(2, dim=0)
 
@@ -85,7 +87,7 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
         labels = inputs[LABELS]
         preference = self.next_preference(labels.shape[0], mode)
         # rows are [chosen..., rejected...]: a per-row preference repeats for the rejected half
-        self.apply_preference(torch.cat([preference, preference]) if preference.dim() == 2 else preference)
+        self.apply_preference(torch.cat([preference, preference]) if is_per_sample(preference) else preference)
 
         chosen_logps, rejected_logps = self._policy_logps(model, inputs)
         ref_chosen, ref_rejected = self._reference_logps(model, inputs)

@@ -17,8 +17,9 @@ import torch
 from accelerate.utils import gather
 
 from ..aggregation import aggregate
-from ..config import PanaceaConfig
-from ..preference import validate_preference
+from ..compat.trl_compat import bind_per_token_logps, force_vllm_weight_sync
+from ..tuner.config import PanaceaConfig
+from ..tuner.preference import is_per_sample, validate_preference
 from .core import PanaceaTrainerMixin
 
 PLACEHOLDER = "panacea_scalarized"
@@ -31,6 +32,15 @@ def _scalarized_placeholder(prompts: list, **kwargs: Any) -> list[None]:
 
 
 _scalarized_placeholder.__name__ = PLACEHOLDER
+
+
+def _row_slice(call: inspect.BoundArguments, rows: int, start: int, end: int) -> inspect.BoundArguments:
+    """The same call restricted to rows ``start:end``: every tensor argument with ``rows`` rows is sliced."""
+    sliced = {
+        name: value[start:end] if isinstance(value, torch.Tensor) and value.shape[:1] == (rows,) else value
+        for name, value in call.arguments.items()
+    }
+    return inspect.BoundArguments(call.signature, sliced)
 
 
 class RunningMoments:
@@ -149,7 +159,7 @@ class PanaceaOnlineMixin(PanaceaTrainerMixin):
         self.apply_preference(preference[0] if per_batch else preference)
         if getattr(self, "use_vllm", False) and per_batch:
             if self._synced_preference is None or not torch.equal(self._synced_preference, preference[0]):
-                self._last_loaded_step = -1  # vLLM holds weights merged at the previous preference: re-sync
+                force_vllm_weight_sync(self)
                 self._synced_preference = preference[0].clone()
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -238,26 +248,28 @@ class PanaceaOnlineMixin(PanaceaTrainerMixin):
         return rewards
 
     # ------------------------------------------------------------------------------------------------ loss
-    def _get_per_token_logps_and_entropies(self, model: Any, input_ids: torch.Tensor, *args: Any, **kwargs: Any):
-        """Chunked no-grad passes must see the preference rows of their own chunk."""
+    def _get_per_token_logps_and_entropies(self, model: Any, *args: Any, **kwargs: Any) -> Any:
+        """Chunked no-grad passes must see the preference rows of their own chunk.
+
+        TRL's arguments are bound by name (``trl_compat.bind_per_token_logps``), so a reordered signature cannot
+        make this read the wrong one as ``batch_size``.
+        """
+        upstream = super()._get_per_token_logps_and_entropies
         state = self.panacea_model.base_model.preference_states[self.panacea_model.active_adapter]
         full = state.value
-        batch_size = kwargs.get("batch_size") or (args[2] if len(args) > 2 else None)
-        if full.dim() == 1 or full.shape[0] != input_ids.shape[0] or not batch_size or batch_size >= len(full):
-            return super()._get_per_token_logps_and_entropies(model, input_ids, *args, **kwargs)
+        call = bind_per_token_logps(upstream, model, *args, **kwargs)
+        rows = call.arguments["input_ids"].shape[0]
+        batch_size = call.arguments["batch_size"]
+        if not is_per_sample(full) or full.shape[0] != rows or not batch_size or batch_size >= rows:
+            return upstream(*call.args, **call.kwargs)
         if torch.is_grad_enabled():
             raise RuntimeError("Per-row preferences with chunked gradient passes are not supported.")
         pieces = []
         try:
-            for start in range(0, input_ids.shape[0], batch_size):
-                end = start + batch_size
-                state.value = full[start:end]
-                chunk_args = [
-                    a[start:end] if isinstance(a, torch.Tensor) and a.shape[:1] == full.shape[:1] else a for a in args
-                ]
-                pieces.append(
-                    super()._get_per_token_logps_and_entropies(model, input_ids[start:end], *chunk_args, **kwargs)
-                )
+            for start in range(0, rows, batch_size):
+                state.value = full[start : start + batch_size]
+                chunk = _row_slice(call, rows, start, start + batch_size)
+                pieces.append(upstream(*chunk.args, **chunk.kwargs))
         finally:
             state.value = full
         logps = torch.cat([p[0] for p in pieces])

@@ -8,8 +8,9 @@ import torch
 from peft import PeftConfig
 from trl import SFTTrainer
 
-from ..data import OBJECTIVE, objectives_as_indices
+from ..compat.trl_compat import fused_log_probs
 from .core import PanaceaTrainerMixin, resolve_panacea_config
+from .data import OBJECTIVE, objectives_as_indices
 from .sft_config import PanaceaSFTConfig
 
 
@@ -58,7 +59,7 @@ class PanaceaSFTTrainer(PanaceaTrainerMixin, SFTTrainer):
         objective = inputs.pop(OBJECTIVE)
         preference = self.next_preference(objective.shape[0], mode)
         self.apply_preference(preference)
-        outputs = model(**inputs, use_cache=False, fused_lm_head=True)
+        outputs = fused_log_probs(model, **inputs, use_cache=False)
         tokens = outputs.label_mask.sum(1).clamp(min=1)
         sequence_nll = -outputs.log_probs.sum(1) / tokens
         mask = torch.nn.functional.one_hot(objective, self.pref_dim).bool()

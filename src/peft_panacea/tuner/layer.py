@@ -7,11 +7,12 @@ import warnings
 from typing import Any
 
 import torch
-from peft.tuners.tuners_utils import BaseTunerLayer, _get_in_out_features, check_adapters_to_merge
+from peft.tuners.tuners_utils import BaseTunerLayer, check_adapters_to_merge
 from peft.utils.other import transpose
 from torch import nn
 
-from .preference import PreferenceState
+from ..compat.peft_compat import in_out_features
+from .preference import PreferenceState, is_per_sample
 
 
 class PreferenceDiagonal(nn.Module):
@@ -49,11 +50,10 @@ class PanaceaLayer(BaseTunerLayer):
         self.panacea_E = nn.ModuleDict({})
         self.panacea_dropout = nn.ModuleDict({})
         self.panacea_pref: dict[str, PreferenceState] = {}
-        self._merged_prefs: dict[str, torch.Tensor] = {}
         self._disable_adapters = False
         self.merged_adapters: list[str] = []
         self.kwargs = kwargs
-        in_features, out_features = _get_in_out_features(self.get_base_layer())
+        in_features, out_features = in_out_features(self.get_base_layer())
         if in_features is None:
             raise TypeError(f"Panacea cannot adapt {type(self.get_base_layer()).__name__}: no in/out features.")
         self.in_features, self.out_features = in_features, out_features
@@ -113,7 +113,7 @@ class PanaceaLayer(BaseTunerLayer):
     def get_delta_weight(self, adapter_name: str, pref: torch.Tensor | None = None) -> torch.Tensor:
         """``c * U diag V^T`` at one preference, in the base weight's layout (transposed for fan_in_fan_out)."""
         diag = self.diagonal(adapter_name, pref)
-        if diag.dim() != 1:
+        if is_per_sample(diag):
             raise ValueError(
                 f"Adapter '{adapter_name}' has a per-sample preference of shape {tuple(diag.shape[:-1])} rows; a "
                 "merged or exported weight needs one preference vector. Call set_preference with a (m,) vector first."
@@ -126,7 +126,7 @@ class PanaceaLayer(BaseTunerLayer):
     def lora_factors(self, adapter_name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """``(lora_A, lora_B)`` of the equivalent rank-(r+m) LoRA with scaling 1 at the current preference."""
         diag = self.diagonal(adapter_name)
-        if diag.dim() != 1:
+        if is_per_sample(diag):
             raise ValueError("Exporting needs one preference vector, not a per-sample batch of preferences.")
         down = self.panacea_A[adapter_name].weight * (diag * self.scaling[adapter_name]).unsqueeze(-1)
         return down, self.panacea_B[adapter_name].weight
@@ -170,12 +170,12 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
                 base_weight.data = merged
             else:
                 base_weight.data += delta
-            self._merged_prefs[name] = state.value.clone()
             state.merged_layers += 1
             self.merged_adapters.append(name)
 
     def unmerge(self) -> None:
-        """Subtract every merged update, each at the preference it was merged with."""
+        """Subtract every merged update, each at the preference it was merged with: the adapter's preference state
+        refuses changes while any layer holds it merged, so its current value is that preference."""
         if not self.merged:
             warnings.warn("Already unmerged. Nothing to do.", stacklevel=2)
             return
@@ -184,8 +184,7 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
             name = self.merged_adapters.pop()
             if name not in self.panacea_A:
                 continue
-            pref = self._merged_prefs.pop(name)
-            base_weight.data -= self.get_delta_weight(name, pref).to(base_weight.dtype)
+            base_weight.data -= self.get_delta_weight(name).to(base_weight.dtype)
             self.panacea_pref[name].merged_layers -= 1
 
     def _adapter_output(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
@@ -193,7 +192,7 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
         x = self._cast_input_dtype(x, down.weight.dtype)
         hidden = down(self.panacea_dropout[adapter_name](x))
         diag = self.diagonal(adapter_name) * self.scaling[adapter_name]  # scale r+m values, not the output
-        if diag.dim() == 2:
+        if is_per_sample(diag):
             if x.dim() < 2 or x.shape[0] != diag.shape[0]:
                 raise ValueError(
                     f"The per-sample preference has {diag.shape[0]} rows but this batch has "

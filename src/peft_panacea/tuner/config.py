@@ -8,7 +8,7 @@ from typing import Literal
 from peft.config import PeftConfig
 
 from ._peft_type import PANACEA
-from .preference import validate_preference
+from .preference import is_per_sample, validate_preference
 
 PAPER_LORA_ALPHA = 512  # with r = 8: the paper's multiplier c = 64
 
@@ -22,7 +22,8 @@ class PanaceaConfig(PeftConfig):
     vector ``lambda`` (``pref_dim`` weights on the simplex) as the last ``m`` singular values.
 
     Args:
-        r: Number k of learned, preference-agnostic singular values.
+        r: Number k of learned, preference-agnostic singular values. Not the rank, unlike LoRA's ``r``: each
+            adapted weight gets a rank-``rank`` update, ``rank = r + pref_dim``.
         pref_dim: Number m >= 2 of objectives, i.e. the length of the preference vector.
         preference_names: Optional unique names of the m objectives, in order; enables dict preferences.
         lora_alpha: Scaling numerator; the update is multiplied by ``lora_alpha / r``. Default: ``2 * r`` (c = 2, as
@@ -90,7 +91,7 @@ class PanaceaConfig(PeftConfig):
             self.init_preference = [1.0 / self.pref_dim] * self.pref_dim
         else:
             pref = validate_preference(self.init_preference, self.pref_dim, self.preference_names)
-            if pref.dim() != 1:
+            if is_per_sample(pref):
                 raise ValueError("`init_preference` must be a single vector of length pref_dim, not a batch.")
             self.init_preference = [float(v) for v in self.init_preference]
 
@@ -130,6 +131,12 @@ class PanaceaConfig(PeftConfig):
             raise ValueError("`layers_pattern` is only used together with `layers_to_transform`.")
         if isinstance(self.target_modules, str) and self.layers_to_transform is not None:
             raise ValueError("`layers_to_transform` cannot be combined with a regex `target_modules`; use a list.")
+
+    @property
+    def rank(self) -> int:
+        """Rank of each adapted weight's update: the ``r`` learned singular values plus the ``pref_dim`` preference
+        ones (the rank of the LoRA that ``export_lora`` writes)."""
+        return self.r + self.pref_dim
 
     @property
     def objective_names(self) -> list[str]:

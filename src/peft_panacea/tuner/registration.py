@@ -1,4 +1,4 @@
-"""Registers Panacea with PEFT when ``peft_panacea`` is imported (idempotent).
+"""Registers Panacea with PEFT when ``peft_panacea`` is imported (idempotent): the one module that patches PEFT.
 
 Two small extensions of ``PeftModel`` are needed because PEFT has no plugin hooks for them; both act only on
 models whose adapter type is PANACEA:
@@ -7,6 +7,11 @@ models whose adapter type is PANACEA:
   preference=p)`` consume it instead of passing it to the transformers model;
 * ``create_or_update_model_card`` (save_pretrained) and ``_upload_modified_files`` (push_to_hub, which replaces
   the saved README.md with the Hub's card before uploading) append the objectives and the loading instructions.
+  These are cosmetic: if an upstream version drops either method, a warning is issued and the card is left as is,
+  so ``import peft_panacea`` never fails because of them.
+
+The ``PANACEA`` enum member itself is added in ``_peft_type`` (through ``compat.peft_compat``), because the config
+module needs it before this module can import the config.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from peft import PeftModel
 from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
 from peft.utils.peft_types import register_peft_method
 
+from ..compat.transformers_compat import UPLOAD_MODIFIED_FILES, optional_method
 from ._peft_type import PANACEA
 from .config import PanaceaConfig
 from .model import PanaceaModel
 from .model_card import SECTION_HEADING, panacea_card_section
 
-_PATCHED = "_peft_panacea_patched"
+PATCHED = "_peft_panacea_patched"
+CARD_METHODS = ("create_or_update_model_card", UPLOAD_MODIFIED_FILES)
 
 
 def _is_panacea(model: PeftModel) -> bool:
@@ -39,7 +46,7 @@ def _wrap_init(init: Callable[..., None]) -> Callable[..., None]:
         if _is_panacea(self):
             self.special_peft_forward_args = {*self.special_peft_forward_args, "preference"}
 
-    setattr(__init__, _PATCHED, True)
+    setattr(__init__, PATCHED, True)
     return __init__
 
 
@@ -63,16 +70,22 @@ def _wrap_with_card(method: Callable[..., Any]) -> Callable[..., Any]:
             _append_card_section(self, directory)
         return method(self, directory, *args, **kwargs)
 
-    setattr(wrapper, _PATCHED, True)
+    setattr(wrapper, PATCHED, True)
     return wrapper
+
+
+def patch_model_card(cls: type) -> None:
+    """Wrap ``cls``'s card-writing methods; a missing one is skipped with a warning (the card is cosmetic)."""
+    for name in CARD_METHODS:
+        method = optional_method(cls, name, "the Panacea section of the model card")
+        if method is not None and not getattr(method, PATCHED, False):
+            setattr(cls, name, _wrap_with_card(method))
 
 
 def register() -> None:
     """Make PEFT and transformers treat ``PANACEA`` like a built-in adapter type."""
     if PANACEA not in PEFT_TYPE_TO_CONFIG_MAPPING:
         register_peft_method(name="panacea", config_cls=PanaceaConfig, model_cls=PanaceaModel, prefix="panacea_")
-    if not getattr(PeftModel.__init__, _PATCHED, False):
+    if not getattr(PeftModel.__init__, PATCHED, False):
         PeftModel.__init__ = _wrap_init(PeftModel.__init__)
-    for name in ("create_or_update_model_card", "_upload_modified_files"):
-        if not getattr(getattr(PeftModel, name), _PATCHED, False):
-            setattr(PeftModel, name, _wrap_with_card(getattr(PeftModel, name)))
+    patch_model_card(PeftModel)

@@ -8,31 +8,31 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING
 
 import torch
 from peft import LoraConfig
 from peft.utils import SAFETENSORS_WEIGHTS_NAME, ModulesToSaveWrapper
 from safetensors.torch import save_file
+from torch import nn
 
-if TYPE_CHECKING:
-    from .model import PanaceaModel
+from .config import PanaceaConfig
+from .layer import PanaceaLayer
 
 _PEFT_PREFIX = "base_model.model."
 
 
-def _lora_tensors(tuner: PanaceaModel, adapter_name: str) -> tuple[dict[str, torch.Tensor], list[str]]:
+def _lora_tensors(model: nn.Module, adapter_name: str) -> tuple[dict[str, torch.Tensor], list[str]]:
     tensors: dict[str, torch.Tensor] = {}
     targets: list[str] = []
     with torch.no_grad():
-        for path, layer in tuner.panacea_layers():
-            if adapter_name not in layer.panacea_A:
+        for path, layer in model.named_modules():
+            if not isinstance(layer, PanaceaLayer) or adapter_name not in layer.panacea_A:
                 continue
             down, up = layer.lora_factors(adapter_name)
             tensors[f"{_PEFT_PREFIX}{path}.lora_A.weight"] = down
             tensors[f"{_PEFT_PREFIX}{path}.lora_B.weight"] = up
             targets.append(path)
-        for path, module in tuner.model.named_modules():
+        for path, module in model.named_modules():
             if isinstance(module, ModulesToSaveWrapper) and adapter_name in module.modules_to_save:
                 for name, tensor in module.modules_to_save[adapter_name].state_dict().items():
                     tensors[f"{_PEFT_PREFIX}{path}.{name}"] = tensor
@@ -55,12 +55,16 @@ def check_export_directory(save_directory: str, overwrite: bool) -> None:
         )
 
 
-def write_lora_adapter(tuner: PanaceaModel, adapter_name: str, save_directory: str) -> str:
-    """Write ``adapter_config.json`` (peft_type LORA), safetensors weights and a short README."""
-    config = tuner.peft_config[adapter_name]
-    state = tuner.preference_states[adapter_name]
-    tensors, targets = _lora_tensors(tuner, adapter_name)
-    rank = config.r + config.pref_dim
+def write_lora_adapter(
+    model: nn.Module, config: PanaceaConfig, adapter_name: str, preference: torch.Tensor, save_directory: str
+) -> str:
+    """Write ``adapter_config.json`` (peft_type LORA), safetensors weights and a short README.
+
+    ``model`` is the transformers model holding the Panacea layers (the tuner's ``.model``), already set to
+    ``preference``, which is only recorded in the README; taking plain arguments keeps this module free of the tuner.
+    """
+    tensors, targets = _lora_tensors(model, adapter_name)
+    rank = config.rank
     lora_config = LoraConfig(
         r=rank,
         lora_alpha=rank,
@@ -77,12 +81,12 @@ def write_lora_adapter(tuner: PanaceaModel, adapter_name: str, save_directory: s
     os.makedirs(save_directory, exist_ok=True)
     lora_config.save_pretrained(save_directory)
     save_file(tensors, os.path.join(save_directory, SAFETENSORS_WEIGHTS_NAME), metadata={"format": "pt"})
-    preference = dict(zip(config.objective_names, state.value.tolist(), strict=True))
+    weights = dict(zip(config.objective_names, preference.tolist(), strict=True))
     with open(os.path.join(save_directory, "README.md"), "w", encoding="utf-8") as handle:
         handle.write(
             "---\nlibrary_name: peft\n---\n\n"
             f"# LoRA exported from a Panacea adapter\n\nRank {rank} LoRA equal to the Panacea adapter "
-            f"'{adapter_name}' at the preference:\n\n```json\n{json.dumps(preference, indent=2)}\n```\n\n"
+            f"'{adapter_name}' at the preference:\n\n```json\n{json.dumps(weights, indent=2)}\n```\n\n"
             "It is a plain PEFT LoRA: load it with `PeftModel.from_pretrained(base_model, path)` or serve it on "
             "any LoRA runtime; `peft_panacea` is not needed.\n"
         )

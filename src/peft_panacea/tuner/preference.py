@@ -18,6 +18,12 @@ PreferenceLike = Sequence[float] | np.ndarray | torch.Tensor | Mapping[str, floa
 SUM_TOLERANCE = 1e-4
 
 
+def is_per_sample(pref: torch.Tensor) -> bool:
+    """Whether ``pref`` (or a diagonal built from it) has one row per sample, shape (batch, m), rather than one
+    vector (m,) for the whole batch: the single test for "per-sample" used throughout the package."""
+    return pref.dim() == 2
+
+
 def _describe(pref_dim: int, names: Sequence[str] | None) -> str:
     if names:
         return f"pref_dim={pref_dim} (objectives: {', '.join(names)})"
@@ -73,7 +79,7 @@ def validate_preference(
             f"Preference has length {tensor.shape[-1]} but the adapter has {what}: pass {pref_dim} weights "
             "(one per objective)."
         )
-    if tensor.dim() == 2 and tensor.shape[0] == 0:
+    if is_per_sample(tensor) and tensor.shape[0] == 0:
         raise ValueError("Per-sample preference has 0 rows; pass at least one row.")
     if not torch.isfinite(tensor).all():
         raise ValueError(f"Preference contains NaN or infinite values: {tensor.tolist()}. Pass finite weights.")
@@ -86,8 +92,9 @@ def validate_preference(
         return tensor / sums
     if ((sums - 1).abs() > SUM_TOLERANCE).any():
         shown = [round(v, 4) for v in sums.flatten().tolist()]
+        total = shown if is_per_sample(tensor) else shown[0]
         raise ValueError(
-            f"Preference sums to {shown[0] if tensor.dim() == 1 else shown} instead of 1 (tolerance {SUM_TOLERANCE}). "
+            f"Preference sums to {total} instead of 1 (tolerance {SUM_TOLERANCE}). "
             "Pass weights on the simplex, or call with normalize=True to rescale them."
         )
     return tensor
@@ -97,7 +104,8 @@ class PreferenceState:
     """The preference of one adapter, shared by reference between the model and all of its layers.
 
     ``merged_layers`` counts layers whose base weight currently holds this adapter merged at ``value``; while it is
-    non-zero the preference cannot change, because merged weights would silently keep the old one.
+    non-zero the preference cannot change, because merged weights would silently keep the old one. This lock is
+    the one record of the merged preference: unmerging subtracts the update at ``value``, which it keeps frozen.
     """
 
     def __init__(self, adapter_name: str, pref_dim: int, names: Sequence[str] | None, initial: torch.Tensor):
@@ -125,7 +133,7 @@ class PreferenceState:
 
     @property
     def is_per_sample(self) -> bool:
-        return self._value.dim() == 2
+        return is_per_sample(self._value)
 
     def validate(self, pref: PreferenceLike, normalize: bool = False) -> torch.Tensor:
         return validate_preference(pref, self.pref_dim, self.names, normalize)

@@ -34,5 +34,6 @@ model = PeftModel.from_pretrained(base, "<this adapter>")
 model.set_preference([{uniform}])  # one weight per objective, in the order above
 ```
 
-Rank: {config.r} learned singular values plus {config.pref_dim} preference singular values per adapted layer.
+Rank: {config.rank} per adapted layer ({config.r} learned singular values plus {config.pref_dim} preference singular
+values).
 """

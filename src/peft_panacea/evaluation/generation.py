@@ -1,123 +1,21 @@
-"""Measure the Pareto front a Panacea adapter spans: generate at a grid of preferences, score, compute metrics.
+"""Generate at a grid of preferences and score the completions: the data behind a :class:`FrontResult`.
 
-Metrics follow the paper (arXiv 2402.02030, section 5): hypervolume (moocore, maximisation, explicit reference
-point), inner product, sparsity and spacing, plus monotonicity: the Spearman correlation between each objective's
-weight and its score across the grid.
+Generation goes through ``model.generate(preference=...)``, so this module needs no import of the tuner: any
+model that accepts a per-row ``preference`` keyword works.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from .sampling import preference_grid
-
-RewardFn = Callable[..., list[float]]
-
-
-@dataclass
-class FrontResult:
-    """Scores of one model over a grid of preferences.
-
-    Attributes:
-        preferences: (P, m) the preference vectors evaluated.
-        objectives: (P, m) mean score of each objective at each preference (the front).
-        per_prompt: (P, n_prompts, m) every score.
-        objective_names: the m objective names.
-        reference_point: the hypervolume reference point, set by ``hypervolume`` and saved with the result.
-        completions: (P, n_prompts) generated texts.
-    """
-
-    preferences: np.ndarray
-    objectives: np.ndarray
-    per_prompt: np.ndarray
-    objective_names: list[str]
-    reference_point: np.ndarray | None = None
-    completions: list[list[str]] = field(default_factory=list)
-
-    def hypervolume(self, reference_point: Sequence[float]) -> float:
-        """Hypervolume dominated by the front (maximisation) above ``reference_point``, which is stored."""
-        import moocore
-
-        ref = np.asarray(reference_point, dtype=float)
-        if ref.shape != (self.objectives.shape[1],):
-            raise ValueError(f"reference_point needs {self.objectives.shape[1]} values, got {ref.tolist()}.")
-        self.reference_point = ref
-        return float(moocore.hypervolume(self.objectives, ref=ref, maximise=True))
-
-    def inner_product(self) -> float:
-        """Mean over the grid of <preference, scores>: do solutions move towards their own preference?"""
-        return float(np.mean(np.sum(self.preferences * self.objectives, axis=1)))
-
-    def sparsity(self) -> float:
-        """Mean squared gap between neighbours along each objective, sorted (PGMORL's definition, divided by m)."""
-        points, m = self.objectives, self.objectives.shape[1]
-        if len(points) < 2:
-            return 0.0
-        gaps = np.diff(np.sort(points, axis=0), axis=0)
-        return float(np.sum(gaps**2) / (m * (len(points) - 1)))
-
-    def spacing(self) -> float:
-        """Schott's spacing: standard deviation of each point's distance to its nearest neighbour (Euclidean)."""
-        points = self.objectives
-        if len(points) < 2:
-            return 0.0
-        distances = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=-1)
-        np.fill_diagonal(distances, np.inf)
-        nearest = distances.min(axis=1)
-        return float(np.sqrt(np.mean((nearest - nearest.mean()) ** 2)))
-
-    def monotonicity(self) -> dict[str, float]:
-        """Per objective, Spearman correlation of its weight with its score over the grid (1 = perfectly steerable)."""
-        from scipy.stats import spearmanr
-
-        result = {}
-        for i, name in enumerate(self.objective_names):
-            weights, scores = self.preferences[:, i], self.objectives[:, i]
-            if np.ptp(weights) == 0 or np.ptp(scores) == 0:
-                result[name] = 0.0  # a constant score does not follow its weight at all
-                continue
-            result[name] = float(spearmanr(weights, scores).statistic)
-        return result
-
-    def metrics(self, reference_point: Sequence[float] | None = None) -> dict[str, Any]:
-        ref = self.reference_point if reference_point is None else reference_point
-        out: dict[str, Any] = {
-            "inner_product": self.inner_product(),
-            "sparsity": self.sparsity(),
-            "spacing": self.spacing(),
-            "monotonicity": self.monotonicity(),
-        }
-        if ref is not None:
-            out["hypervolume"] = self.hypervolume(ref)
-            out["reference_point"] = np.asarray(ref, dtype=float).tolist()
-        return out
-
-    def to_json(self, path: str | Path, reference_point: Sequence[float] | None = None) -> None:
-        data = {
-            "objective_names": self.objective_names,
-            "preferences": self.preferences.tolist(),
-            "objectives": self.objectives.tolist(),
-            "metrics": self.metrics(reference_point),
-            "per_prompt": self.per_prompt.tolist(),
-            "completions": self.completions,
-        }
-        Path(path).write_text(json.dumps(data, indent=2))
-
-    def plot(
-        self, path: str | Path, baselines: dict[str, FrontResult | np.ndarray] | None = None, label: str = "Panacea"
-    ) -> None:
-        """Save the front as a PNG: 2-D scatter coloured by the first weight, 3-D panels, or parallel coordinates."""
-        from .plotting import plot_front
-
-        plot_front(self, path, baselines or {}, label)
+from ..sampling import preference_grid
+from .front import FrontResult, RewardFn
 
 
 def _batches(items: list, size: int):
@@ -147,8 +45,6 @@ def _score(
     prompts: Sequence[str], completions: list[list[str]], reward_fns: Sequence[RewardFn], progress: bool
 ) -> np.ndarray:
     """(P, n_prompts, m) scores of ``completions[i][j]`` (preference i, prompt j) under each reward function."""
-    from tqdm.auto import tqdm
-
     flat_prompts = [p for _ in completions for p in prompts]
     flat = [c for row in completions for c in row]
     scores = np.zeros((len(completions), len(prompts), len(reward_fns)))
@@ -202,8 +98,6 @@ def evaluate_front(
     ``preferences`` defaults to ``preference_grid(m, n_points)``; generation is greedy with 32 new tokens unless
     ``generation_kwargs`` say otherwise. Reward functions use TRL's signature (``prompts=``, ``completions=``).
     """
-    from tqdm.auto import tqdm
-
     prefs, names = _preferences_and_names(reward_fns, preferences, n_points, objective_names)
     generation_kwargs = {"max_new_tokens": 32, "do_sample": False, **generation_kwargs}
     texts = _chat_texts(tokenizer, prompts, chat_template)
@@ -240,8 +134,6 @@ def evaluate_policies(
     discrete solution trained for it, ...); it is called once per preference, in order, so it may reuse one model
     and re-mix its adapters. Same prompts, generation settings and scoring as :func:`evaluate_front`.
     """
-    from tqdm.auto import tqdm
-
     prefs, names = _preferences_and_names(reward_fns, preferences, n_points, objective_names)
     generation_kwargs = {"max_new_tokens": 32, "do_sample": False, **generation_kwargs}
     texts = _chat_texts(tokenizer, prompts, chat_template)

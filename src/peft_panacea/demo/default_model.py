@@ -69,3 +69,18 @@ def load_default_model(
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     return model, tokenizer
+
+
+def load_model(path: str | os.PathLike | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A local causal LM and its tokenizer (with a pad token), or the embedded SmolLM2 when ``path`` is None.
+
+    The one loader behind every ``--model`` option (CLI, examples, benchmarks), so all of them fall back the same way.
+    """
+    if path is None:
+        return load_default_model()
+    if not Path(path).exists():
+        raise FileNotFoundError(f"model path '{path}' does not exist; pass a local causal LM folder or omit --model")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return AutoModelForCausalLM.from_pretrained(path), tokenizer

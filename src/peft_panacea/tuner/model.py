@@ -12,7 +12,10 @@ from peft.utils.integrations import gather_params_ctx
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
+from ..compat.trl_compat import is_fused_lm_head_call
+from .checks import check_adapter_weights_match
 from .config import PanaceaConfig
+from .export import check_export_directory, write_lora_adapter
 from .layer import PanaceaLayer, PanaceaLinear
 from .preference import PreferenceLike, PreferenceState
 
@@ -256,7 +259,7 @@ class PanaceaModel(BaseTuner):
         """
         outputs = self.model.forward(*args, **kwargs)
         loss = getattr(outputs, "loss", None)
-        if self.training and isinstance(loss, torch.Tensor) and not kwargs.get("fused_lm_head"):
+        if self.training and isinstance(loss, torch.Tensor) and not is_fused_lm_head_call(kwargs):
             weight = self.peft_config[self.active_adapters[0]].orth_reg_weight
             if weight > 0:
                 outputs.loss = loss + weight * self.orthogonal_regularization()
@@ -278,14 +281,16 @@ class PanaceaModel(BaseTuner):
         LoRAX). Uses the current preference when ``preference`` is None. A directory that already holds an adapter
         (the trained Panacea adapter, say) is refused unless ``overwrite=True``. Returns ``save_directory``.
         """
-        from .export import check_export_directory, write_lora_adapter
-
         state = self._active_state(adapter_name)
         check_export_directory(save_directory, overwrite)
         if preference is None:
-            return write_lora_adapter(self, state.adapter_name, save_directory)
+            return self._write_lora(state, save_directory)
         with self._preference_for_block(preference, normalize, state.adapter_name):
-            return write_lora_adapter(self, state.adapter_name, save_directory)
+            return self._write_lora(state, save_directory)
+
+    def _write_lora(self, state: PreferenceState, save_directory: str) -> str:
+        config = self.peft_config[state.adapter_name]
+        return write_lora_adapter(self.model, config, state.adapter_name, state.value, save_directory)
 
     # ---------------------------------------------------------------------------------------- load checks
     @classmethod
@@ -293,8 +298,6 @@ class PanaceaModel(BaseTuner):
         cls, model: nn.Module, config: Any, adapter_name: str, state_dict: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         remapped = super()._remap_adapter_state_dict_for_load(model, config, adapter_name, state_dict)
-        from .checks import check_adapter_weights_match
-
         check_adapter_weights_match(model, config, adapter_name, remapped)
         return remapped
 
