@@ -64,10 +64,9 @@ def evaluate(model: Any, tokenizer: Any, prompts: list[str], settings: DemoSetti
     }
 
 
-def run(variant: str, seed: int, steps: int) -> dict[str, Any]:
-    settings = replace(
-        DemoSettings(steps=steps, seed=seed, output_dir=f"/tmp/ablation/{variant}-{seed}"), **VARIANTS[variant]
-    )
+def run(variant: str, seed: int, base: DemoSettings, out: Path) -> dict[str, Any]:
+    settings = replace(base, seed=seed, output_dir=str(out / "runs" / f"{variant}-{seed}"), **VARIANTS[variant])
+    steps = settings.steps
     torch.manual_seed(seed)
     model, tokenizer = load_model(settings.model)
     prompts = demo_prompts()
@@ -114,7 +113,20 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--output-dir", default="outputs/front_ablation")
+    parser.add_argument("--model", default=None, help="local causal LM folder (default: the embedded SmolLM2)")
+    parser.add_argument("--eval-prompts", type=int, default=DemoSettings.eval_prompts)
+    parser.add_argument("--points", type=int, default=DemoSettings.points)
+    parser.add_argument("--num-generations", type=int, default=DemoSettings.num_generations)
+    parser.add_argument("--max-completion-length", type=int, default=DemoSettings.max_completion_length)
     args = parser.parse_args()
+    base = DemoSettings(
+        steps=args.steps,
+        model=args.model,
+        eval_prompts=args.eval_prompts,
+        points=args.points,
+        num_generations=args.num_generations,
+        max_completion_length=args.max_completion_length,
+    )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "ablation.jsonl"
@@ -124,7 +136,7 @@ def main() -> None:
         for seed in args.seeds:
             if (variant, seed, args.steps) in done:
                 continue
-            row = run(variant, seed, args.steps)
+            row = run(variant, seed, base, out)
             rows.append(row)
             with log.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")

@@ -5,7 +5,12 @@ Objective i prefers a disjoint set of 3 tokens. Each DPO pair puts a token of on
 PanaceaDPOTrainer for the same number of steps at every m, then evaluated on held-out prompts over the Das-Dennis
 grid: objective i's score is the probability share of its tokens at the first completion position.
 
-    python benchmarks/objectives_scale.py [--steps 150] [--objectives 2 3 5 10]
+    python benchmarks/objectives_scale.py [--steps 150] [--objectives 2 3 5 10] [--init default|paper]
+        [--sampling vertex|uniform] [--learning-rate 3e-2]
+
+Defaults: the adapter's default initialisation, a preference per pair drawn with the paper's vertex bias (a corner
+of the simplex with probability 0.3), lr 3e-2; ``--init paper --sampling uniform`` is the setting of the first
+measurement in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -146,7 +151,7 @@ def main() -> None:
     parser.add_argument("--init", choices=sorted(INITS), default="default", help="init_panacea_weights")
     parser.add_argument("--learning-rate", type=float, default=3e-2)
     parser.add_argument("--granularity", choices=["sample", "batch"], default="sample")
-    parser.add_argument("--sampling", choices=["uniform", "vertex"], default="uniform")
+    parser.add_argument("--sampling", choices=["uniform", "vertex"], default="vertex")
     args = parser.parse_args()
     rows = [
         run(m, args.steps, args.seed, args.init, args.learning_rate, args.granularity, args.sampling)

@@ -38,3 +38,18 @@ def test_front_quality_benchmark(tmp_path, tiny_model_dir):
     second = run_benchmark(tiny_model_dir, out)  # trained adapters are reused, not retrained
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("reusing") == 5 and "training" not in second.stdout
+
+
+def test_front_ablation_runs_each_variant_once(tmp_path, tiny_model_dir):
+    pytest.importorskip("vaderSentiment", reason="the demo task's rewards need vaderSentiment")
+    script = SCRIPT.parent / "front_ablation.py"
+    command = [sys.executable, str(script), "--model", str(tiny_model_dir), "--output-dir", str(tmp_path)]
+    command += ["--variants", "default", "paper", "--seeds", "0", "--steps", "1", "--eval-prompts", "2"]
+    command += ["--points", "3", "--num-generations", "2", "--max-completion-length", "4"]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "ablation.jsonl").read_text().splitlines()]
+    assert [(r["variant"], r["seed"]) for r in rows] == [("default", 0), ("paper", 0)]
+    assert all(len(r["front"]) == 3 and len(r["completions"]) == 3 for r in rows)
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600)  # finished runs are skipped
+    assert second.returncode == 0 and len((tmp_path / "ablation.jsonl").read_text().splitlines()) == 2
