@@ -84,7 +84,7 @@ class PanaceaTrainerMixin:
     def load_panacea_state(self, state: dict[str, Any]) -> None:
         self.preference_sampler.draws = state["preference_draws"]
 
-    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any) -> Any:
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
         """TRL's ``train``, plus: a resumed run continues the preference draws (and reward moments) of the
         checkpoint instead of replaying them, and the adapter gets back the preference it had before training."""
         checkpoint = resume_from_checkpoint
@@ -101,7 +101,7 @@ class PanaceaTrainerMixin:
         state = self.panacea_model.base_model.preference_states[self.panacea_model.active_adapter]
         before = state.value.clone()
         try:
-            return super().train(resume_from_checkpoint, *args, **kwargs)
+            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         finally:
             self.panacea_model.set_preference(before)
 
