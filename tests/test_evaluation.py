@@ -126,3 +126,53 @@ def test_evaluate_policies_calls_select_per_preference_and_matches_evaluate_fron
 def test_evaluate_front_rejects_bad_preferences():
     with pytest.raises(ValueError, match="shape \\(P, 2\\)"):
         evaluate_front(panacea_model("llama"), tiny_tokenizer(), ["w1"], [low_tokens, high_tokens], [[1.0, 0, 0]])
+
+
+def nan_for_first(prompts, completions, **kwargs):
+    return [float("nan"), *low_tokens(prompts, completions)[1:]]
+
+
+def one_too_few(prompts, completions, **kwargs):
+    return low_tokens(prompts, completions)[:-1]
+
+
+@pytest.mark.parametrize(
+    "reward, message",
+    [
+        (nan_for_first, "'nan_for_first' returned 1 NaN, None or infinite scores"),
+        (one_too_few, "'one_too_few' returned 5 scores of shape \\(5,\\) for 6 completions"),
+    ],
+)
+def test_a_bad_reward_output_is_named_instead_of_a_nan_front(reward, message):
+    with pytest.raises(ValueError, match=message):
+        evaluate_front(
+            panacea_model("llama"),
+            tiny_tokenizer(),
+            ["w1 w2", "w3"],
+            [reward, high_tokens],
+            preference_grid(2, 3),
+            max_new_tokens=2,
+            progress=False,
+        )
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_a_batch_size_below_one_is_refused(batch_size):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        evaluate_front(
+            panacea_model("llama"), tiny_tokenizer(), ["w1"], [low_tokens, high_tokens], batch_size=batch_size
+        )
+
+
+def test_evaluate_front_gives_back_the_training_mode():
+    model = panacea_model("llama").train()
+    evaluate_front(
+        model, tiny_tokenizer(), ["w1"], [low_tokens, high_tokens], n_points=2, max_new_tokens=2, progress=False
+    )
+    assert model.training
+
+
+def test_json_is_strict(tmp_path):
+    result = FrontResult(np.eye(2), np.array([[0.1, np.nan], [0.2, 0.3]]), np.zeros((2, 1, 2)), ["a", "b"])
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        result.to_json(tmp_path / "front.json")

@@ -1,5 +1,6 @@
 """PanaceaGRPOTrainer / PanaceaRLOOTrainer: reward aggregation, preference consistency, training, bad configs."""
 
+import functools
 import math
 import warnings
 
@@ -229,3 +230,31 @@ def test_chunked_no_grad_passes_use_each_chunks_preference_rows(tmp_path):
         )
     torch.testing.assert_close(chunked[0], whole)
     assert trainer.panacea_model.get_preference().shape == (4, 2)  # restored after the chunks
+
+
+class Scorer:
+    """A callable object named like an objective."""
+
+    def __init__(self, name, fn):
+        self.__name__, self.fn = name, fn
+
+    def __call__(self, prompts, completions, **kwargs):
+        return self.fn(prompts, completions)
+
+
+@pytest.mark.parametrize(
+    "reward_funcs",
+    [
+        (functools.partial(high), functools.partial(low)),  # partials of swapped functions
+        (Scorer("high", high), Scorer("low", low)),  # callable objects named after swapped objectives
+    ],
+)
+def test_swapped_objectives_are_caught_through_partials_and_callable_objects(tmp_path, reward_funcs):
+    with pytest.raises(ValueError, match="Reward function 0 is named 'high' but objective 0 is 'low'"):
+        make_trainer(tmp_path, reward_funcs=reward_funcs)
+
+
+def test_unnamed_reward_callables_in_the_right_order_are_accepted(tmp_path):
+    anonymous = lambda prompts, completions, **kwargs: low(prompts, completions)  # noqa: E731
+    trainer = make_trainer(tmp_path, reward_funcs=(anonymous, Scorer("high", high)))
+    assert trainer.reward_funcs[0] is anonymous

@@ -105,7 +105,7 @@ class FrontResult:
             "per_prompt": self.per_prompt.tolist(),
             "completions": self.completions,
         }
-        Path(path).write_text(json.dumps(data, indent=2))
+        Path(path).write_text(json.dumps(data, indent=2, allow_nan=False))  # strict JSON: no NaN, no Infinity
 
     def plot(
         self, path: str | Path, baselines: dict[str, FrontResult | np.ndarray] | None = None, label: str = "Panacea"

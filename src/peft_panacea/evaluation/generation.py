@@ -49,9 +49,32 @@ def _score(
     flat = [c for row in completions for c in row]
     scores = np.zeros((len(completions), len(prompts), len(reward_fns)))
     for k, fn in enumerate(tqdm(reward_fns, desc="scoring", disable=not progress)):
-        values = np.asarray(fn(prompts=flat_prompts, completions=flat), dtype=float)
+        name = getattr(fn, "__name__", f"reward function {k}")
+        raw = fn(prompts=flat_prompts, completions=flat)
+        try:
+            values = np.asarray(raw, dtype=float)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"'{name}' must return one number per completion; got {raw!r:.200}.") from err
+        if values.shape != (len(flat),):
+            raise ValueError(
+                f"'{name}' returned {values.size} scores of shape {values.shape} for {len(flat)} completions; "
+                "return one number per completion."
+            )
+        if not np.isfinite(values).all():
+            raise ValueError(
+                f"'{name}' returned {int((~np.isfinite(values)).sum())} NaN, None or infinite scores out of "
+                f"{len(flat)}: a front needs a finite score for every completion."
+            )
         scores[:, :, k] = values.reshape(len(completions), len(prompts))
     return scores
+
+
+def _check_batch(prompts: Sequence[str], batch_size: int) -> None:
+    """Refused before any generation: no prompts, or a batch size that would generate nothing."""
+    if not prompts:
+        raise ValueError("No prompts to evaluate: pass at least one prompt.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
 
 
 def _preferences_and_names(
@@ -99,17 +122,22 @@ def evaluate_front(
     ``generation_kwargs`` say otherwise. Reward functions use TRL's signature (``prompts=``, ``completions=``).
     """
     prefs, names = _preferences_and_names(reward_fns, preferences, n_points, objective_names)
+    _check_batch(prompts, batch_size)
     generation_kwargs = {"max_new_tokens": 32, "do_sample": False, **generation_kwargs}
     texts = _chat_texts(tokenizer, prompts, chat_template)
     pairs = [(i, j) for i in range(len(prefs)) for j in range(len(prompts))]
     completions = [["" for _ in prompts] for _ in prefs]
+    was_training = model.training
     model.eval()
-    with _left_padding(tokenizer):
-        for chunk in tqdm(list(_batches(pairs, batch_size)), desc="generating", disable=not progress):
-            rows = prefs[[i for i, _ in chunk]]
-            decoded = _generate(model, tokenizer, [texts[j] for _, j in chunk], rows, **generation_kwargs)
-            for (i, j), text in zip(chunk, decoded, strict=True):
-                completions[i][j] = text
+    try:
+        with _left_padding(tokenizer):
+            for chunk in tqdm(list(_batches(pairs, batch_size)), desc="generating", disable=not progress):
+                rows = prefs[[i for i, _ in chunk]]
+                decoded = _generate(model, tokenizer, [texts[j] for _, j in chunk], rows, **generation_kwargs)
+                for (i, j), text in zip(chunk, decoded, strict=True):
+                    completions[i][j] = text
+    finally:
+        model.train(was_training)  # the caller's mode, e.g. an evaluation in the middle of training
     scores = _score(prompts, completions, reward_fns, progress)
     return FrontResult(prefs.numpy(), scores.mean(axis=1), scores, names, completions=completions)
 
@@ -135,6 +163,7 @@ def evaluate_policies(
     and re-mix its adapters. Same prompts, generation settings and scoring as :func:`evaluate_front`.
     """
     prefs, names = _preferences_and_names(reward_fns, preferences, n_points, objective_names)
+    _check_batch(prompts, batch_size)
     generation_kwargs = {"max_new_tokens": 32, "do_sample": False, **generation_kwargs}
     texts = _chat_texts(tokenizer, prompts, chat_template)
     completions = []

@@ -7,6 +7,7 @@ generation makes the update off-policy with respect to the preference). It trave
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import warnings
@@ -41,6 +42,17 @@ def _row_slice(call: inspect.BoundArguments, rows: int, start: int, end: int) ->
         for name, value in call.arguments.items()
     }
     return inspect.BoundArguments(call.signature, sliced)
+
+
+def reward_name(func: Any) -> str | None:
+    """The name a reward callable was given, looking through ``functools.partial``; None when it has none worth
+    checking (a lambda, a callable object without ``__name__``, a model), so nothing is refused on a guess."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    name = getattr(func, "__name__", None)
+    if not isinstance(name, str) or name == "<lambda>":
+        return None
+    return name
 
 
 class RunningMoments:
@@ -103,9 +115,10 @@ class PanaceaOnlineMixin(PanaceaTrainerMixin):
             )
         if config.preference_names and self.args.check_reward_names:
             for index, (func, name) in enumerate(zip(self.reward_funcs, config.preference_names, strict=True)):
-                if inspect.isfunction(func) and func.__name__ != name:
+                own = reward_name(func)
+                if own is not None and own != name:
                     raise ValueError(
-                        f"Reward function {index} is named '{func.__name__}' but objective {index} is '{name}'. Pass "
+                        f"Reward function {index} is named '{own}' but objective {index} is '{name}'. Pass "
                         "the reward functions in the adapter's objective order with matching names, or set "
                         "check_reward_names=False."
                     )
