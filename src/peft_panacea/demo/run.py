@@ -8,7 +8,6 @@ PanaceaGRPOTrainer on the prompts shipped in :mod:`peft_panacea.demo.prompts`; t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +59,8 @@ BASE_LABEL = "base model (no adapter)"
 
 def write_outputs(result: FrontResult, base: FrontResult, output_dir: Path) -> None:
     """front.json (with the untrained model's scores under ``base_model``) and front.png (with its point)."""
-    path = output_dir / "front.json"
-    result.to_json(path, reference_point=REFERENCE_POINT)
-    data = json.loads(path.read_text())
-    data["base_model"] = {"objectives": base.objectives[0].tolist(), "completions": base.completions[0]}
-    path.write_text(json.dumps(data, indent=2))
+    base_model = {"objectives": base.objectives[0].tolist(), "completions": base.completions[0]}
+    result.to_json(output_dir / "front.json", reference_point=REFERENCE_POINT, extra={"base_model": base_model})
     result.plot(output_dir / "front.png", baselines={BASE_LABEL: base.objectives})
 
 

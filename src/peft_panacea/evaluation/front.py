@@ -96,7 +96,11 @@ class FrontResult:
             out["reference_point"] = np.asarray(ref, dtype=float).tolist()
         return out
 
-    def to_json(self, path: str | Path, reference_point: Sequence[float] | None = None) -> None:
+    def to_json(
+        self, path: str | Path, reference_point: Sequence[float] | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
+        """Write the front, its metrics and completions as strict JSON; ``extra`` adds top-level entries (the demo
+        adds the untrained model's scores)."""
         data = {
             "objective_names": self.objective_names,
             "preferences": self.preferences.tolist(),
@@ -104,6 +108,7 @@ class FrontResult:
             "metrics": self.metrics(reference_point),
             "per_prompt": self.per_prompt.tolist(),
             "completions": self.completions,
+            **(extra or {}),
         }
         Path(path).write_text(json.dumps(data, indent=2, allow_nan=False))  # strict JSON: no NaN, no Infinity
 

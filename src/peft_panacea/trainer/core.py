@@ -98,8 +98,7 @@ class PanaceaTrainerMixin:
                     "preference draws cannot continue where they stopped. Resume from a Panacea trainer checkpoint."
                 )
             self.load_panacea_state(json.loads(path.read_text()))
-        state = self.panacea_model.base_model.preference_states[self.panacea_model.active_adapter]
-        before = state.value.clone()
+        before = self.panacea_model.get_preference()
         try:
             return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
         finally:
