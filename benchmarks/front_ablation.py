@@ -39,6 +39,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lora-group-tche": {"init_panacea_weights": True, "preference_granularity": "group", "aggregation": "tchebycheff"},
     "lora-group-lr1e-3": {"init_panacea_weights": True, "preference_granularity": "group", "learning_rate": 1e-3},
     "lora-group-kl": {"init_panacea_weights": True, "preference_granularity": "group", "beta": 0.04},
+    "lora-group-lr1e-3-pref4": {
+        "init_panacea_weights": True,
+        "preference_granularity": "group",
+        "learning_rate": 1e-3,
+        "preference_lr_ratio": 4.0,
+    },
+    "lora-group-pref4": {"init_panacea_weights": True, "preference_granularity": "group", "preference_lr_ratio": 4.0},
     "lora-group-uniform": {
         "init_panacea_weights": True,
         "preference_granularity": "group",

@@ -38,6 +38,7 @@ def train(settings: DemoSettings, model: Any, tokenizer: Any, prompts: list[str]
             aggregation=settings.aggregation,
             preference_sampling=settings.preference_sampling,
             preference_granularity=settings.preference_granularity,
+            preference_lr_ratio=settings.preference_lr_ratio,
             reward_normalization="running",
         ),
         train_dataset=prompt_dataset(prompts),

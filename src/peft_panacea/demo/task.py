@@ -36,6 +36,7 @@ class DemoSettings:
     preference_granularity: str = "group"
     preference_sampling: str = "vertex"
     aggregation: str = "linear"
+    preference_lr_ratio: float = 1.0
 
 
 def grpo_arguments(settings: DemoSettings, output_dir: str | Path) -> dict[str, Any]:

@@ -27,6 +27,8 @@ class PanaceaArguments:
         smooth_tchebycheff_mu: Temperature of smooth Tchebycheff.
         orth_reg_weight: Weight of ``orthogonal_regularization()`` added to the loss; ``None`` takes the adapter
             config's value.
+        preference_lr_ratio: Learning rate of the preference directions (the last m rows of V^T and columns of U,
+            and s) over ``learning_rate``. Above 1 the preference-specific part learns faster than the shared part.
     """
 
     granularities: ClassVar[tuple[str, ...]] = GRANULARITIES
@@ -42,6 +44,10 @@ class PanaceaArguments:
     smooth_tchebycheff_mu: float = field(default=0.1, metadata={"help": "Temperature of smooth Tchebycheff."})
     orth_reg_weight: float | None = field(
         default=None, metadata={"help": "Orthogonality penalty weight; None uses the adapter config's."}
+    )
+
+    preference_lr_ratio: float = field(
+        default=1.0, metadata={"help": "Learning-rate multiplier of the preference directions."}
     )
 
     def _check_panacea_arguments(self) -> None:
@@ -61,6 +67,8 @@ class PanaceaArguments:
             raise ValueError(f"`smooth_tchebycheff_mu` must be > 0, got {self.smooth_tchebycheff_mu}.")
         if self.orth_reg_weight is not None and not self.orth_reg_weight >= 0:
             raise ValueError(f"`orth_reg_weight` must be >= 0, got {self.orth_reg_weight}.")
+        if not (0 < self.preference_lr_ratio < float("inf")):
+            raise ValueError(f"`preference_lr_ratio` must be a finite number > 0, got {self.preference_lr_ratio}.")
 
 
 REWARD_NORMALIZATIONS = ("running", "group", "none")

@@ -18,6 +18,7 @@ from ..tuner.config import PanaceaConfig
 from ..tuner.model import PanaceaModel
 from ..tuner.preference import is_per_sample
 from .collator import WithColumns
+from .preference_lr import PreferenceStepScale
 
 
 def resolve_panacea_config(model: Any, peft_config: PeftConfig | None) -> PanaceaConfig:
@@ -76,6 +77,9 @@ class PanaceaTrainerMixin:
             self.data_collator = WithColumns(self.data_collator, self.extra_columns)
         self._drop_ref_adapter()
         self.add_callback(SavePanaceaState(self))
+        if args.preference_lr_ratio != 1:
+            directions = lambda: self.panacea_model.base_model.preference_directions()  # noqa: E731
+            self.add_callback(PreferenceStepScale(directions, args.preference_lr_ratio))
 
     def panacea_state(self) -> dict[str, Any]:
         """What a resumed run needs to continue exactly: the number of preferences drawn so far."""

@@ -123,6 +123,16 @@ class PanaceaLayer(BaseTunerLayer):
         delta = (up * diag) @ down * self.scaling[adapter_name]
         return transpose(delta, self.fan_in_fan_out)
 
+    def preference_directions(self, adapter_name: str) -> list[torch.Tensor]:
+        """Views of the weights that only the preference reaches: the last m rows of V^T, the last m columns of U
+        and s (what ``preference_lr_ratio`` trains faster)."""
+        r = self.r[adapter_name]
+        return [
+            self.panacea_A[adapter_name].weight[r:],
+            self.panacea_B[adapter_name].weight[:, r:],
+            self.panacea_E[adapter_name].pref_scale,
+        ]
+
     def lora_factors(self, adapter_name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """``(lora_A, lora_B)`` of the equivalent rank-(r+m) LoRA with scaling 1 at the current preference."""
         diag = self.diagonal(adapter_name)

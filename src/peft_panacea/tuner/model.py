@@ -232,6 +232,16 @@ class PanaceaModel(BaseTuner):
             if isinstance(module, PanaceaLayer):
                 yield name, module
 
+    def preference_directions(self, adapter_name: str | None = None) -> list[torch.Tensor]:
+        """Views of every layer's preference-only weights (see ``PanaceaLayer.preference_directions``)."""
+        adapter_name = self._active_state(adapter_name).adapter_name
+        return [
+            view
+            for _, layer in self.panacea_layers()
+            if adapter_name in layer.panacea_A
+            for view in layer.preference_directions(adapter_name)
+        ]
+
     def orthogonal_regularization(self, adapter_name: str | None = None) -> torch.Tensor:
         """AdaLoRA-style penalty: mean over U and V^T of ``||P P^T - I||_F`` (rows of V^T, columns of U)."""
         adapter_name = self._active_state(adapter_name).adapter_name
