@@ -80,7 +80,7 @@ def test_loss_equals_hand_computation(tmp_path, aggregation, granularity):
         if granularity == "batch"
         else torch.tensor([[0.3, 0.7], [0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])
     )
-    trainer.next_preference = lambda batch_size, mode: preference
+    trainer.next_preference = lambda batch_size, mode, labelled=None: preference
     got = trainer.compute_loss(model, batch)
     want = expected_loss(model, batch, preference, trainer.beta, aggregation)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
@@ -94,7 +94,7 @@ def test_gradients_identical_with_and_without_gradient_checkpointing(tmp_path):
         model = trainer.model.train()
         perturb_adapter(model, seed=3, scale=0.3)
         batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
-        trainer.next_preference = lambda batch_size, mode: torch.tensor([0.3, 0.7])
+        trainer.next_preference = lambda batch_size, mode, labelled=None: torch.tensor([0.3, 0.7])
         trainer.compute_loss(model, batch).backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
     assert grads[0].keys() == grads[1].keys() and grads[0]
@@ -183,7 +183,7 @@ def test_precomputed_reference_matches_on_the_fly_reference(tmp_path):
     rows = [trainer.train_dataset[i] for i in range(4)]
     assert "ref_chosen_logps" in rows[0]
     batch = trainer.data_collator(rows)
-    trainer.next_preference = lambda batch_size, mode: torch.tensor([0.5, 0.5])
+    trainer.next_preference = lambda batch_size, mode, labelled=None: torch.tensor([0.5, 0.5])
     precomputed = trainer.compute_loss(trainer.model, batch)
     trainer.precompute_ref_logps = False
     torch.testing.assert_close(trainer.compute_loss(trainer.model, batch), precomputed)

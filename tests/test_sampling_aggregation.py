@@ -39,6 +39,21 @@ def test_vertex_sampling_hits_corners_at_the_given_rate():
     assert (PreferenceSampler(2, "uniform").sample(1000).max(-1).values < 1).all()
 
 
+@pytest.mark.parametrize("method", ["uniform", "vertex"])
+def test_support_restricts_each_row_to_its_face(method):
+    support = torch.tensor([[True, False, True, False], [False, True, False, False], [False] * 4] * 300)
+    prefs = PreferenceSampler(4, method, vertex_probability=0.5, seed=3).sample(len(support), support=support)
+    torch.testing.assert_close(prefs.sum(-1), torch.ones(len(support)))
+    face, single, free = prefs[0::3], prefs[1::3], prefs[2::3]
+    assert (face[:, [1, 3]] == 0).all() and (face[:, [0, 2]] > 0).any(0).all()
+    assert (single == torch.tensor([0.0, 1.0, 0.0, 0.0])).all()
+    assert (free > 0).any(0).all()  # no label: the whole simplex
+    if method == "vertex":  # corners fall on the row's own objectives, each about as often
+        corners = face[face.max(-1).values == 1]
+        assert abs(len(corners) / len(face) - 0.5) < 0.1
+        assert abs(corners[:, 0].mean().item() - 0.5) < 0.15
+
+
 def test_small_dirichlet_alpha_spreads_towards_corners():
     spread = {
         a: PreferenceSampler(2, "dirichlet", dirichlet_alpha=a).sample(4000)[:, 0].std().item()

@@ -55,7 +55,7 @@ def test_loss_equals_hand_computation(tmp_path, aggregation):
     perturb_adapter(model, seed=2, scale=0.3)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     preference = torch.tensor([0.3, 0.7])
-    trainer.next_preference = lambda batch_size, mode: preference
+    trainer.next_preference = lambda batch_size, mode, labelled=None: preference
     got = trainer.compute_loss(model, dict(batch))
     model.set_preference(preference)
     nll = sequence_nll(model, batch)
@@ -71,7 +71,7 @@ def test_per_sample_preference_weights_each_row(tmp_path):
     perturb_adapter(model, seed=2, scale=0.3)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     preference = torch.tensor([[0.3, 0.7], [0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])
-    trainer.next_preference = lambda batch_size, mode: preference
+    trainer.next_preference = lambda batch_size, mode, labelled=None: preference
     got = trainer.compute_loss(model, dict(batch))
     model.set_preference(preference)
     nll = sequence_nll(model, batch)

@@ -59,15 +59,32 @@ class PreferenceSampler:
         self.seed = seed
         self.draws = 0
 
-    def sample(self, batch_size: int | None = None, stream: int = 0) -> torch.Tensor:
-        """One vector of shape (m,) or, with ``batch_size``, a (batch_size, m) tensor of independent draws."""
+    def sample(
+        self, batch_size: int | None = None, stream: int = 0, support: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """One vector of shape (m,) or, with ``batch_size``, a (batch_size, m) tensor of independent draws.
+
+        ``support`` (batch_size, m) bool restricts each row to the face of the simplex spanned by its True
+        objectives (the same method on that face: Dirichlet on the kept coordinates, corners among them); a row
+        with no True entry keeps the whole simplex.
+        """
         rng = np.random.default_rng([self.seed, self.draws, stream])
         self.draws += 1
         rows = 1 if batch_size is None else batch_size
         prefs = rng.dirichlet([self.alpha] * self.pref_dim, size=rows)
+        keep = None
+        if support is not None:
+            keep = support.detach().cpu().numpy().astype(bool).reshape(rows, self.pref_dim)
+            keep[~keep.any(-1)] = True
+            prefs = prefs * keep  # a Dirichlet restricted to a face and renormalised is that face's Dirichlet
+            prefs /= prefs.sum(-1, keepdims=True)
         if self.vertex_probability > 0:
             corner = rng.random(rows) < self.vertex_probability
-            vertices = np.eye(self.pref_dim)[rng.integers(self.pref_dim, size=rows)]
-            prefs = np.where(corner[:, None], vertices, prefs)
+            if keep is None:
+                index = rng.integers(self.pref_dim, size=rows)
+            else:  # the k-th kept objective of each row, k uniform among the kept ones
+                rank = np.floor(rng.random(rows) * keep.sum(-1)).astype(int)
+                index = (np.cumsum(keep, -1) > rank[:, None]).argmax(-1)
+            prefs = np.where(corner[:, None], np.eye(self.pref_dim)[index], prefs)
         out = torch.as_tensor(prefs, dtype=torch.float32)
         return out[0] if batch_size is None else out

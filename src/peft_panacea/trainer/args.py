@@ -10,6 +10,7 @@ from ..aggregation import AGGREGATIONS
 
 GRANULARITIES = ("batch", "sample")
 SAMPLINGS = ("uniform", "dirichlet", "vertex")
+SUPPORTS = ("simplex", "labelled")
 
 
 @dataclass
@@ -27,6 +28,10 @@ class PanaceaArguments:
         smooth_tchebycheff_mu: Temperature of smooth Tchebycheff.
         orth_reg_weight: Weight of ``orthogonal_regularization()`` added to the loss; ``None`` takes the adapter
             config's value.
+        preference_support: ``"simplex"``: every draw on the whole simplex; ``"labelled"`` (per-sample granularity):
+            each row's draw on the face of the objectives it has a label for (DPO: its non-zero labels; SFT: its
+            objective, so the corner), so that with many objectives, each labelling few, every row still trains
+            a trade-off it informs.
         preference_lr_ratio: Learning rate of the preference directions (the last m rows of V^T and columns of U,
             and s) over ``learning_rate``. Above 1 the preference-specific part learns faster than the shared part.
     """
@@ -46,6 +51,7 @@ class PanaceaArguments:
         default=None, metadata={"help": "Orthogonality penalty weight; None uses the adapter config's."}
     )
 
+    preference_support: str = field(default="simplex", metadata={"help": "'simplex' or 'labelled'."})
     preference_lr_ratio: float = field(
         default=1.0, metadata={"help": "Learning-rate multiplier of the preference directions."}
     )
@@ -67,6 +73,13 @@ class PanaceaArguments:
             raise ValueError(f"`smooth_tchebycheff_mu` must be > 0, got {self.smooth_tchebycheff_mu}.")
         if self.orth_reg_weight is not None and not self.orth_reg_weight >= 0:
             raise ValueError(f"`orth_reg_weight` must be >= 0, got {self.orth_reg_weight}.")
+        if self.preference_support not in SUPPORTS:
+            raise ValueError(f"`preference_support` must be one of {SUPPORTS}, got {self.preference_support!r}.")
+        if self.preference_support == "labelled" and self.preference_granularity != "sample":
+            raise ValueError(
+                "`preference_support='labelled'` draws one preference per row from that row's labels; set "
+                "preference_granularity='sample'."
+            )
         if not (0 < self.preference_lr_ratio < float("inf")):
             raise ValueError(f"`preference_lr_ratio` must be a finite number > 0, got {self.preference_lr_ratio}.")
 

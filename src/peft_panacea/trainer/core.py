@@ -129,14 +129,19 @@ class PanaceaTrainerMixin:
     def panacea_model(self) -> PeftModel:
         return self.accelerator.unwrap_model(self.model)
 
-    def next_preference(self, batch_size: int, mode: str) -> torch.Tensor:
-        """The preference for this batch: (m,) per batch or (batch_size, m) per sample; the centre for eval."""
+    def next_preference(self, batch_size: int, mode: str, labelled: torch.Tensor | None = None) -> torch.Tensor:
+        """The preference for this batch: (m,) per batch or (batch_size, m) per sample; the centre for eval.
+
+        ``labelled`` (batch_size, m) bool: the objectives each row has a label for, which restrict its draw when
+        ``preference_support="labelled"``.
+        """
         if mode == "eval":
             centre = torch.full((self.pref_dim,), 1.0 / self.pref_dim)
             return centre if self.args.preference_granularity == "batch" else centre.expand(batch_size, -1)
         if self.args.preference_granularity == "batch":
             return self.preference_sampler.sample()  # identical on all ranks: same seed, same draw count
-        return self.preference_sampler.sample(batch_size, stream=self.accelerator.process_index)
+        support = labelled if self.args.preference_support == "labelled" else None
+        return self.preference_sampler.sample(batch_size, stream=self.accelerator.process_index, support=support)
 
     def apply_preference(self, preference: torch.Tensor) -> None:
         """Set it on the model; it stays set through backward, as gradient checkpointing needs."""

@@ -85,7 +85,7 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
     def _compute_loss(self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool) -> Any:
         mode = "train" if self.model.training else "eval"
         labels = inputs[LABELS]
-        preference = self.next_preference(labels.shape[0], mode)
+        preference = self.next_preference(labels.shape[0], mode, labelled=labels != 0)
         # rows are [chosen..., rejected...]: a per-row preference repeats for the rejected half
         self.apply_preference(torch.cat([preference, preference]) if is_per_sample(preference) else preference)
 

@@ -57,12 +57,12 @@ class PanaceaSFTTrainer(PanaceaTrainerMixin, SFTTrainer):
     ) -> Any:
         mode = "train" if self.model.training else "eval"
         objective = inputs.pop(OBJECTIVE)
-        preference = self.next_preference(objective.shape[0], mode)
+        mask = torch.nn.functional.one_hot(objective, self.pref_dim).bool()
+        preference = self.next_preference(objective.shape[0], mode, labelled=mask)
         self.apply_preference(preference)
         outputs = fused_log_probs(model, **inputs, use_cache=False)
         tokens = outputs.label_mask.sum(1).clamp(min=1)
         sequence_nll = -outputs.log_probs.sum(1) / tokens
-        mask = torch.nn.functional.one_hot(objective, self.pref_dim).bool()
         values = sequence_nll.unsqueeze(-1).expand(-1, self.pref_dim)
         loss, per_objective, present = self.combine_losses(values, preference, mask)
         loss = self.add_orthogonal_regularization(loss)

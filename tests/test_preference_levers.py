@@ -1,4 +1,4 @@
-"""``preference_lr_ratio``: the preference directions take a step ``ratio`` times larger, the shared ones do not."""
+"""Training levers, through ``trainer.train()``: ``preference_lr_ratio`` and ``preference_support``."""
 
 import copy
 
@@ -10,7 +10,7 @@ from peft_panacea import PanaceaConfig
 from peft_panacea.trainer import PanaceaDPOConfig
 
 from .models import tiny_llama
-from .test_dpo_trainer import make_trainer
+from .test_dpo_trainer import make_trainer, pairs
 
 CONFIG = PanaceaConfig(pref_dim=2, task_type="CAUSAL_LM", preference_names=["helpful", "harmless"])
 
@@ -66,3 +66,35 @@ def test_preference_directions_step_ratio_times_further(tmp_path):
 def test_bad_ratio_is_refused(tmp_path, ratio):
     with pytest.raises(ValueError, match="preference_lr_ratio"):
         PanaceaDPOConfig(output_dir=str(tmp_path), preference_lr_ratio=ratio)
+
+
+def logged_preferences(trainer, name: str) -> list[float]:
+    trainer.train()
+    return [entry[f"preference/{name}"] for entry in trainer.state.log_history if f"preference/{name}" in entry]
+
+
+@pytest.mark.parametrize("support", ["simplex", "labelled"])
+def test_labelled_support_draws_only_labelled_objectives(tmp_path, support):
+    # Every row labels "helpful" only: with labelled support "harmless" never gets weight.
+    trainer = make_trainer(
+        tmp_path,
+        dataset=pairs(labels=[[1, 0], [-1, 0]]),
+        preference_granularity="sample",
+        preference_support=support,
+        max_steps=3,
+        gradient_accumulation_steps=2,
+        per_device_train_batch_size=2,
+    )
+    harmless = logged_preferences(trainer, "harmless")
+    assert len(harmless) == 3
+    if support == "labelled":
+        assert harmless == [0.0, 0.0, 0.0]
+    else:
+        assert all(weight > 0 for weight in harmless)
+
+
+def test_labelled_support_needs_per_sample_preferences(tmp_path):
+    with pytest.raises(ValueError, match="preference_granularity='sample'"):
+        PanaceaDPOConfig(output_dir=str(tmp_path), preference_support="labelled")
+    with pytest.raises(ValueError, match="preference_support"):
+        PanaceaDPOConfig(output_dir=str(tmp_path), preference_support="face", preference_granularity="sample")
