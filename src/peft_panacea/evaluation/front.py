@@ -73,7 +73,12 @@ class FrontResult:
         return float(np.sqrt(np.mean((nearest - nearest.mean()) ** 2)))
 
     def monotonicity(self) -> dict[str, float]:
-        """Per objective, Spearman correlation of its weight with its score over the grid (1 = perfectly steerable)."""
+        """Per objective, Spearman correlation of its weight with its score over the grid.
+
+        1 means the score rises with the weight at every step. On grids whose weights repeat (m >= 3) ties cap it
+        below 1 even for a perfectly ordered front (0.669 for ``preference_grid(10, 3)``); evaluate on distinct
+        preferences to compare against 1.
+        """
         result = {}
         for i, name in enumerate(self.objective_names):
             weights, scores = self.preferences[:, i], self.objectives[:, i]
