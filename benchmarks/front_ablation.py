@@ -27,29 +27,30 @@ from peft_panacea.demo.prompts import demo_prompts
 from peft_panacea.demo.run import sweep, train
 from peft_panacea.demo.task import REFERENCE_POINT, DemoSettings
 
-# Each variant: the DemoSettings fields it changes from the demo's defaults.
+# Each variant: the DemoSettings fields it sets. The first rows were measured before the demo's learning rates
+# changed, so they name the settings of that time (lr 2e-3 for every direction) explicitly.
+LORA_GROUP = {"init_panacea_weights": True, "preference_granularity": "group"}
+FIRST = {"learning_rate": 2e-3, "preference_lr_ratio": 1.0}
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
-    "paper": {"init_panacea_weights": "paper", "preference_granularity": "batch"},
-    "paper-group": {"init_panacea_weights": "paper", "preference_granularity": "group"},
-    "lora-batch": {"init_panacea_weights": True, "preference_granularity": "batch"},
-    "lora-group": {"init_panacea_weights": True, "preference_granularity": "group"},
-    "lora-group-c1": {"init_panacea_weights": True, "preference_granularity": "group", "lora_alpha": 8},
-    "lora-group-c4": {"init_panacea_weights": True, "preference_granularity": "group", "lora_alpha": 32},
-    "lora-group-tche": {"init_panacea_weights": True, "preference_granularity": "group", "aggregation": "tchebycheff"},
-    "lora-group-lr1e-3": {"init_panacea_weights": True, "preference_granularity": "group", "learning_rate": 1e-3},
-    "lora-group-kl": {"init_panacea_weights": True, "preference_granularity": "group", "beta": 0.04},
-    "lora-group-lr1e-3-pref4": {
-        "init_panacea_weights": True,
-        "preference_granularity": "group",
+    "paper": {**FIRST, "init_panacea_weights": "paper", "preference_granularity": "batch"},
+    "paper-group": {**FIRST, "init_panacea_weights": "paper", "preference_granularity": "group"},
+    "lora-batch": {**FIRST, "init_panacea_weights": True, "preference_granularity": "batch"},
+    "lora-group": {**FIRST, **LORA_GROUP},
+    "lora-group-c1": {**FIRST, **LORA_GROUP, "lora_alpha": 8},
+    "lora-group-c4": {**FIRST, **LORA_GROUP, "lora_alpha": 32},
+    "lora-group-tche": {**FIRST, **LORA_GROUP, "aggregation": "tchebycheff"},
+    "lora-group-lr1e-3": {**FIRST, **LORA_GROUP, "learning_rate": 1e-3},
+    "lora-group-kl": {**FIRST, **LORA_GROUP, "beta": 0.04},
+    "lora-group-uniform": {**FIRST, **LORA_GROUP, "preference_sampling": "uniform"},
+    "lora-group-pref4": {**LORA_GROUP, "learning_rate": 2e-3, "preference_lr_ratio": 4.0},
+    # the demo's recipe now (DemoSettings' defaults)
+    "lora-group-lr1e-3-pref4": {**LORA_GROUP, "learning_rate": 1e-3, "preference_lr_ratio": 4.0},
+    "lora-group-lr1e-3-pref4-tche": {
+        **LORA_GROUP,
         "learning_rate": 1e-3,
         "preference_lr_ratio": 4.0,
-    },
-    "lora-group-pref4": {"init_panacea_weights": True, "preference_granularity": "group", "preference_lr_ratio": 4.0},
-    "lora-group-uniform": {
-        "init_panacea_weights": True,
-        "preference_granularity": "group",
-        "preference_sampling": "uniform",
+        "aggregation": "tchebycheff",
     },
 }
 
