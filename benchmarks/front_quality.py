@@ -40,6 +40,9 @@ from peft_panacea.evaluation import FrontResult, evaluate_front, evaluate_polici
 from peft_panacea.sampling import preference_grid
 
 RANK, LORA_ALPHA = 10, 20  # LoRA of rank k + m = 8 + 2, alpha = 2r
+# The LoRA baselines keep the learning rate their recorded rows were trained with; Panacea trains with the demo's
+# recipe (lr 1e-3, its preference directions at 4x), so each method runs at the rate chosen for it.
+BASELINE_LEARNING_RATE = 2e-3
 
 
 def lora_name(weights: list[float]) -> str:
@@ -61,7 +64,10 @@ def train_run(settings: DemoSettings, name: str, weights: list[float] | None, ag
         trainer = GRPOTrainer(
             model=model,
             reward_funcs=[REWARD_FUNCTIONS[o] for o in OBJECTIVES],
-            args=GRPOConfig(**grpo_arguments(settings, out / "trainer"), reward_weights=weights),
+            args=GRPOConfig(
+                **grpo_arguments(replace(settings, learning_rate=BASELINE_LEARNING_RATE), out / "trainer"),
+                reward_weights=weights,
+            ),
             train_dataset=prompt_dataset(prompts),
             processing_class=tokenizer,
             peft_config=LoraConfig(r=RANK, lora_alpha=LORA_ALPHA, target_modules="all-linear", task_type="CAUSAL_LM"),
