@@ -50,6 +50,13 @@ class Blob:
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
+    @property
+    def lfs_pointer(self) -> bytes:
+        """The git LFS pointer file that stands for an LFS blob in the git tree."""
+        return (
+            f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\nsize {len(self.data)}\n".encode()
+        )
+
 
 @dataclass
 class Repo:
@@ -331,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
                     continue
             entry = {"type": "file", "oid": blob.git_oid, "size": len(blob.data), "path": name}
             if blob.lfs:
-                entry["lfs"] = {"oid": blob.sha256, "size": len(blob.data), "pointerSize": 134}
+                entry["lfs"] = {"oid": blob.sha256, "size": len(blob.data), "pointerSize": len(blob.lfs_pointer)}
             entries[name] = entry
         if prefix and not entries:
             raise HubError(404, f"{path} does not exist at {rev}", "EntryNotFound")
