@@ -134,7 +134,11 @@ sys.meta_path.insert(0, _Blocker())
 """
 
 
-def run_without(blocked: tuple[str, ...], script: str) -> subprocess.CompletedProcess:
-    """Run ``script`` in a fresh interpreter where importing any of ``blocked`` fails, as in a smaller install."""
+def run_without(
+    blocked: tuple[str, ...], script: str, args: Sequence[str] = (), env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``script`` (with ``args`` as ``sys.argv[1:]``, in ``env`` if given) in a fresh interpreter where importing
+    any of ``blocked`` fails, as in a smaller install."""
     source = _BLOCKER.format(blocked=set(blocked)) + script
-    return subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=600)
+    command = [sys.executable, "-c", source, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)

@@ -6,8 +6,10 @@ import warnings
 import pytest
 from peft import PeftModel
 
+from peft_panacea import PanaceaConfig
 from peft_panacea.compat import Hook, peft_compat, transformers_compat, trl_compat
 from peft_panacea.tuner import registration
+from peft_panacea.tuner._peft_type import PANACEA
 
 ALL_HOOKS = [*peft_compat.HOOKS, *trl_compat.HOOKS, *transformers_compat.HOOKS]
 
@@ -37,6 +39,23 @@ def test_missing_cosmetic_hook_warns_and_is_skipped():
     with pytest.warns(UserWarning, match="_upload_modified_files is missing"):
         registration.patch_model_card(Bare)
     assert not hasattr(Bare, "_upload_modified_files")
+
+
+def test_push_card_without_peft_card_update_still_gets_the_panacea_section(tmp_path):
+    class Uploader:
+        """A Panacea PeftModel-like class from a PEFT version without ``create_or_update_model_card``."""
+
+        peft_type = PANACEA
+        peft_config = {"default": PanaceaConfig(pref_dim=2, preference_names=["short", "polite"])}
+        active_adapter = "default"
+
+        def _upload_modified_files(self, working_dir, repo_id, files_timestamps):
+            return (tmp_path / "README.md").read_text()
+
+    with pytest.warns(UserWarning, match="create_or_update_model_card is missing"):
+        registration.patch_model_card(Uploader)
+    card = Uploader()._upload_modified_files(str(tmp_path), "me/panacea", {})
+    assert "1. `short`\n2. `polite`" in card
 
 
 def test_registered_patches_are_in_place():

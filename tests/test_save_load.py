@@ -4,11 +4,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import torch
-from huggingface_hub import ModelCard, ModelCardData
 from peft import AutoPeftModelForCausalLM, PeftModel, get_peft_model
 from safetensors.torch import load_file
 
@@ -112,29 +110,6 @@ def test_auto_peft_model_and_transformers_load_adapter(tmp_path, input_ids):
         set_preference(native, [0.2, 0.2, 0.6])
     with pytest.raises(ValueError, match="no active Panacea adapter"):
         set_preference(MODEL_FACTORIES["llama"](0), [0.5, 0.5])
-
-
-def test_push_to_hub_uploads_adapter_and_panacea_card(tmp_path):
-    model = panacea_model("llama", preference_names=["helpful", "harmless"])
-    uploaded = {}
-
-    def create_commit(repo_id, operations, **kwargs):
-        for op in operations:
-            uploaded[op.path_in_repo] = Path(op.path_or_fileobj).read_bytes()
-
-    api = mock.Mock()
-    api.create_repo.return_value = mock.Mock(repo_id="me/panacea")
-    api.create_commit.side_effect = create_commit
-    hub_card = ModelCard.from_template(ModelCardData(library_name="peft"))
-    with (
-        mock.patch("transformers.utils.hub.hf_api", return_value=api),
-        mock.patch("transformers.utils.hub.create_and_tag_model_card", return_value=hub_card),
-    ):
-        model.push_to_hub("me/panacea")
-    assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(uploaded)
-    card = uploaded["README.md"].decode()
-    assert "import peft_panacea" in card and "`harmless`" in card
-    assert json.loads(uploaded["adapter_config.json"])["peft_type"] == "PANACEA"
 
 
 def _edit_config(tmp_path, **changes):

@@ -55,6 +55,13 @@ def check_export_directory(save_directory: str, overwrite: bool) -> None:
         )
 
 
+def _base_model_metadata(config: PanaceaConfig) -> str:
+    """The card's ``base_model`` line, which the Hub uses to link an adapter to its base model (a JSON string is
+    valid YAML, so any name is quoted safely)."""
+    base = config.base_model_name_or_path
+    return f"base_model: {json.dumps(base)}\n" if base else ""
+
+
 def write_lora_adapter(
     model: nn.Module, config: PanaceaConfig, adapter_name: str, preference: torch.Tensor, save_directory: str
 ) -> str:
@@ -84,7 +91,7 @@ def write_lora_adapter(
     weights = dict(zip(config.objective_names, preference.tolist(), strict=True))
     with open(os.path.join(save_directory, "README.md"), "w", encoding="utf-8") as handle:
         handle.write(
-            "---\nlibrary_name: peft\n---\n\n"
+            f"---\nlibrary_name: peft\n{_base_model_metadata(config)}---\n\n"
             f"# LoRA exported from a Panacea adapter\n\nRank {rank} LoRA equal to the Panacea adapter "
             f"'{adapter_name}' at the preference:\n\n```json\n{json.dumps(weights, indent=2)}\n```\n\n"
             "It is a plain PEFT LoRA: load it with `PeftModel.from_pretrained(base_model, path)` or serve it on "

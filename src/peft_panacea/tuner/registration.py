@@ -5,8 +5,10 @@ models whose adapter type is PANACEA:
 
 * ``preference`` joins ``special_peft_forward_args``, so ``model(..., preference=p)`` and ``model.generate(...,
   preference=p)`` consume it instead of passing it to the transformers model;
-* ``create_or_update_model_card`` (save_pretrained) and ``_upload_modified_files`` (push_to_hub, which replaces
-  the saved README.md with the Hub's card before uploading) append the objectives and the loading instructions.
+* ``create_or_update_model_card`` (save_pretrained) appends the objectives and the loading instructions, and
+  ``_upload_modified_files`` (push_to_hub, which replaces the saved README.md with the Hub's card, marked
+  ``library_name: transformers`` and without the base model, before uploading) runs it again on that card, so the
+  Hub sees what ``save_pretrained`` writes: PEFT's metadata and the Panacea section.
   These are cosmetic: if an upstream version drops either method, a warning is issued and the card is left as is,
   so ``import peft_panacea`` never fails because of them.
 
@@ -32,7 +34,6 @@ from .model import PanaceaModel
 from .model_card import SECTION_HEADING, panacea_card_section
 
 PATCHED = "_peft_panacea_patched"
-CARD_METHODS = ("create_or_update_model_card", UPLOAD_MODIFIED_FILES)
 
 
 def _is_panacea(model: PeftModel) -> bool:
@@ -61,13 +62,30 @@ def _append_card_section(model: PeftModel, directory: str) -> None:
             handle.write(text + "\n" + panacea_card_section(model.peft_config[model.active_adapter]))
 
 
-def _wrap_with_card(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``method(self, directory, ...)`` after adding the Panacea card section to ``directory``'s README."""
+def _update_card(model: PeftModel, directory: str) -> None:
+    """Give ``directory``'s README PEFT's metadata (through PEFT's card update, itself patched to add the Panacea
+    section) or, where PEFT lacks that method, the Panacea section alone."""
+    update = getattr(model, "create_or_update_model_card", None)
+    if getattr(update, PATCHED, False):
+        update(directory)
+    else:
+        _append_card_section(model, directory)
+
+
+# Each card-writing method, with what to do to the README in its directory before it runs.
+CARD_METHODS: dict[str, Callable[[PeftModel, str], None]] = {
+    "create_or_update_model_card": _append_card_section,
+    UPLOAD_MODIFIED_FILES: _update_card,
+}
+
+
+def _wrap_with_card(method: Callable[..., Any], prepare: Callable[[PeftModel, str], None]) -> Callable[..., Any]:
+    """Run ``method(self, directory, ...)`` after ``prepare(self, directory)`` for Panacea models."""
 
     @functools.wraps(method)
     def wrapper(self: PeftModel, directory: str, *args: Any, **kwargs: Any) -> Any:
         if _is_panacea(self):
-            _append_card_section(self, directory)
+            prepare(self, directory)
         return method(self, directory, *args, **kwargs)
 
     setattr(wrapper, PATCHED, True)
@@ -76,10 +94,10 @@ def _wrap_with_card(method: Callable[..., Any]) -> Callable[..., Any]:
 
 def patch_model_card(cls: type) -> None:
     """Wrap ``cls``'s card-writing methods; a missing one is skipped with a warning (the card is cosmetic)."""
-    for name in CARD_METHODS:
+    for name, prepare in CARD_METHODS.items():
         method = optional_method(cls, name, "the Panacea section of the model card")
         if method is not None and not getattr(method, PATCHED, False):
-            setattr(cls, name, _wrap_with_card(method))
+            setattr(cls, name, _wrap_with_card(method, prepare))
 
 
 def register() -> None:
