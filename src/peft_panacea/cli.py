@@ -131,7 +131,38 @@ def check_output_folder(out: str, force: bool, marker: str) -> None:
         raise CliError(f"--out '{out}' already holds {marker}; choose another folder or pass --force to replace it")
 
 
+SERVING_FORMS = {
+    "basis": "export_lora_basis",
+    "vertices": "export_lora_vertices",
+    "shared_merged": "export_shared_merged",
+}
+
+
+def serving_form(args: argparse.Namespace) -> str | None:
+    return next((form for form in SERVING_FORMS if getattr(args, form)), None)
+
+
+def check_serving_folder(out: str, force: bool) -> None:
+    """A serving export writes a manifest and several folders: refuse a file or a non-empty folder up front."""
+    path = Path(out)
+    if path.is_file():
+        raise CliError(f"--out '{out}' is a file; give a folder path")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise CliError(f"--out '{out}' is not empty; choose a new or empty folder or pass --force to write there")
+
+
 def cmd_export(args: argparse.Namespace) -> None:
+    form = serving_form(args)
+    if form is not None:
+        if args.preference is not None:
+            raise CliError(f"--{form.replace('_', '-')} serves every preference; drop --preference")
+        check_serving_folder(args.out, args.force)
+        model, _, _ = load_adapter(args.adapter, args.model)
+        getattr(model, SERVING_FORMS[form])(args.out, overwrite=args.force)
+        print(f"wrote the {form.replace('_', '-')} serving export (manifest panacea_serving.json) to {args.out}")
+        return
+    if args.preference is None:
+        raise CliError("--preference is required (or pass --basis, --vertices or --shared-merged)")
     preference = parse_preference(args.preference)
     check_output_folder(args.out, args.force, "config.json" if args.merged else "adapter_config.json")
     model, tokenizer, _ = load_adapter(args.adapter, args.model)
@@ -171,12 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output-dir", default="outputs/eval")
     evaluate.set_defaults(func=cmd_eval)
 
-    export = sub.add_parser("export", help="write one preference as a plain LoRA (or a merged model)")
+    export = sub.add_parser(
+        "export", help="write one preference as a plain LoRA (or a merged model), or every preference for a server"
+    )
     export.add_argument("--adapter", required=True)
-    export.add_argument("--preference", required=True, help="comma-separated weights, e.g. 0.3,0.7")
+    export.add_argument("--preference", default=None, help="comma-separated weights, e.g. 0.3,0.7")
     export.add_argument("--out", required=True)
     export.add_argument("--model", default=None, help="base model folder (default: from adapter_config.json)")
-    export.add_argument("--merged", action="store_true", help="write the merged full model instead of a LoRA")
+    form = export.add_mutually_exclusive_group()
+    form.add_argument("--merged", action="store_true", help="write the merged full model instead of a LoRA")
+    form.add_argument("--basis", action="store_true", help="shared LoRA + one rank-1 LoRA per objective + manifest")
+    form.add_argument("--vertices", action="store_true", help="one LoRA per pure preference + manifest")
+    form.add_argument(
+        "--shared-merged", action="store_true", help="base with the shared part merged + rank-1 LoRAs + manifest"
+    )
     export.add_argument("--force", action="store_true", help="replace an adapter or model already in --out")
     export.set_defaults(func=cmd_export)
     return parser
