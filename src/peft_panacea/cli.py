@@ -1,5 +1,6 @@
 """The ``panacea`` command: ``demo`` (the main job), ``eval`` (measure a saved adapter), ``export`` (one preference
-as a plain LoRA or a merged model). Errors print one line and exit with status 2.
+as a plain LoRA or a merged model, or every preference for a LoRA server).
+Errors print one line and exit with status 2.
 
 The top of this module imports only the tuner's needs; ``demo`` and ``eval`` import the training and evaluation
 stacks inside their command, so ``panacea export`` writes a LoRA without loading datasets, TRL or matplotlib.
@@ -56,13 +57,18 @@ def parse_rewards(text: str) -> list:
     return [REWARD_FUNCTIONS[name] for name in names]
 
 
-def load_adapter(adapter: str, model_path: str | None):
+def base_model_path(adapter: str, model_path: str | None) -> str:
     config_file = Path(adapter) / "adapter_config.json"
     if not config_file.exists():
         raise CliError(f"no adapter at '{adapter}' (adapter_config.json missing)")
     base_path = model_path or json.loads(config_file.read_text()).get("base_model_name_or_path")
     if not base_path or not Path(base_path).exists():
         raise CliError(f"base model '{base_path}' not found; pass --model with a local causal LM folder")
+    return base_path
+
+
+def load_adapter(adapter: str, model_path: str | None):
+    base_path = base_model_path(adapter, model_path)
     base, tokenizer = load_model(base_path)
     return PeftModel.from_pretrained(base, adapter), tokenizer, base_path
 
@@ -153,13 +159,22 @@ def check_serving_folder(out: str, force: bool) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     form = serving_form(args)
+    if args.gguf and form is None:
+        raise CliError("--gguf writes the adapters of a serving export; add --basis, --vertices or --shared-merged")
     if form is not None:
         if args.preference is not None:
             raise CliError(f"--{form.replace('_', '-')} serves every preference; drop --preference")
         check_serving_folder(args.out, args.force)
-        model, _, _ = load_adapter(args.adapter, args.model)
+        if args.gguf:
+            from .serving.gguf_export import export_gguf, read_base_config
+
+            read_base_config(base_model_path(args.adapter, args.model))
+        model, _, base_path = load_adapter(args.adapter, args.model)
         getattr(model, SERVING_FORMS[form])(args.out, overwrite=args.force)
-        print(f"wrote the {form.replace('_', '-')} serving export (manifest panacea_serving.json) to {args.out}")
+        if args.gguf:
+            export_gguf(args.out, base_path)
+        gguf = " with GGUF adapters" if args.gguf else ""
+        print(f"wrote the {form.replace('_', '-')} serving export{gguf} (manifest panacea_serving.json) to {args.out}")
         return
     if args.preference is None:
         raise CliError("--preference is required (or pass --basis, --vertices or --shared-merged)")
@@ -216,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument(
         "--shared-merged", action="store_true", help="base with the shared part merged + rank-1 LoRAs + manifest"
     )
+    export.add_argument("--gguf", action="store_true", help="also write the serving adapters as GGUF for llama.cpp")
     export.add_argument("--force", action="store_true", help="replace an adapter or model already in --out")
     export.set_defaults(func=cmd_export)
     return parser

@@ -2,7 +2,7 @@
 build each request's adapter scales. Needs only the base install (the preference checks live in the tuner)."""
 
 from .manifest import AdapterEntry, ServingManifest
-from .requests import llama_cpp_completion, llama_cpp_lora, llama_cpp_reset, lorax_generate
+from .requests import llama_cpp_completion, llama_cpp_lora, llama_cpp_reset, llama_server_command, lorax_generate
 
 __all__ = [
     "AdapterEntry",
@@ -10,5 +10,6 @@ __all__ = [
     "llama_cpp_completion",
     "llama_cpp_lora",
     "llama_cpp_reset",
+    "llama_server_command",
     "lorax_generate",
 ]

@@ -21,6 +21,7 @@ class AdapterEntry:
     rank: int
     scale: float | None = None
     objective: str | None = None
+    gguf: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class ServingManifest:
                     rank=int(entry["rank"]),
                     scale=entry.get("scale"),
                     objective=entry.get("objective"),
+                    gguf=file.parent / entry["gguf"] if "gguf" in entry else None,
                 )
             )
         base = data.get("base_model")

@@ -18,6 +18,22 @@ def llama_cpp_lora(manifest: ServingManifest, preference: PreferenceLike, *, nor
     return [{"id": i, "scale": s} for i, s in enumerate(manifest.scales(preference, normalize=normalize))]
 
 
+def llama_server_command(
+    manifest: ServingManifest, model_gguf: str, *, binary: str = "llama-server", port: int = 8080
+) -> list[str]:
+    """The llama-server command line for a serving export with GGUF adapters (``export_gguf``): the base model,
+    one ``--lora`` per adapter in manifest order (the ids of the ``lora`` lists), no adapter applied at load, and
+    the RAM prompt cache off (it restores state computed under other scales for a prompt seen before)."""
+    missing = [a.name for a in manifest.adapters if a.gguf is None]
+    if missing:
+        raise ValueError(f"Adapters {missing} have no GGUF file; run export_gguf (panacea export --gguf) first.")
+    command = [binary, "-m", str(model_gguf), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--lora-init-without-apply", "--cache-ram", "0"]
+    for adapter in manifest.adapters:
+        command += ["--lora", str(adapter.gguf)]
+    return command
+
+
 def llama_cpp_reset(manifest: ServingManifest) -> list[dict]:
     """Body for ``POST /lora-adapters`` right after the server starts: every adapter at scale 0, so nothing is
     applied unless a request says so."""
