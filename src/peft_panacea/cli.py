@@ -169,8 +169,10 @@ def cmd_export(args: argparse.Namespace) -> None:
             from .serving.gguf_export import export_gguf, read_base_config
 
             read_base_config(base_model_path(args.adapter, args.model))
-        model, _, base_path = load_adapter(args.adapter, args.model)
+        model, tokenizer, base_path = load_adapter(args.adapter, args.model)
         getattr(model, SERVING_FORMS[form])(args.out, overwrite=args.force)
+        if form == "shared_merged":
+            tokenizer.save_pretrained(Path(args.out) / "base")  # a complete model folder, as --merged writes
         if args.gguf:
             export_gguf(args.out, base_path)
         gguf = " with GGUF adapters" if args.gguf else ""
