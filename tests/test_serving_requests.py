@@ -16,7 +16,7 @@ from peft_panacea.serving import (
     lorax_generate,
 )
 
-from .models import MODEL_FACTORIES, panacea_model
+from .models import MODEL_FACTORIES, panacea_model, run_without
 
 NAMES = ["helpful", "concise"]
 
@@ -123,3 +123,21 @@ def test_helper_scales_reproduce_panacea_on_the_exported_loras(exports, input_id
         with torch.no_grad(), model.preference(preference):
             expected = model(input_ids).logits
             torch.testing.assert_close(served(input_ids).logits, expected, atol=1e-5, rtol=1e-5)
+
+
+_WITHOUT_GGUF = """
+from peft_panacea.serving import ServingManifest, llama_cpp_lora
+print("client ok")
+try:
+    import peft_panacea.serving.gguf_export
+except ImportError as err:
+    print("gguf ->", err)
+"""
+
+
+def test_client_needs_no_gguf_and_the_gguf_export_names_its_extra():
+    result = run_without(("gguf",), _WITHOUT_GGUF)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "client ok" in result.stdout
+    assert "gguf -> Writing GGUF adapters needs gguf" in result.stdout
+    assert "pip install 'peft-panacea[serve]'" in result.stdout
