@@ -3,6 +3,9 @@ order checked against a GGUF that llama.cpp's own converter wrote."""
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +112,59 @@ def test_rotary_row_order_matches_llama_cpps_converter():
             theirs = gguf.quants.dequantize(tensor.data, tensor.tensor_type).reshape(ours.shape)
             np.testing.assert_array_equal(ours, theirs)
             assert not np.array_equal(ours, hf.get_tensor(f"model.layers.0.self_attn.{module}.weight"))
+
+
+LLAMA_CPP_ENV = "PANACEA_LLAMA_CPP_DIR"
+
+
+@pytest.mark.skipif(
+    not os.environ.get(LLAMA_CPP_ENV) or _smollm2_files() is None,
+    reason=f"opt-in: set {LLAMA_CPP_ENV} to a llama.cpp source tree (convert_hf_to_gguf.py, e.g. the one in the "
+    "llama-cpp-python sdist; the converter needs sentencepiece) and have the SmolLM2 cache",
+)
+def test_adapters_fit_the_base_that_llama_cpps_converter_writes(tmp_path):
+    """The shared-merged export of a 2-layer SmolLM2, its base/ converted by llama.cpp's own converter: every GGUF
+    adapter tensor names a base tensor with matching dimensions, and the base's q/k rows are in our order."""
+    from peft import get_peft_model
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from peft_panacea import PanaceaConfig
+
+    cache = _smollm2_files()[1].parent
+    base = AutoModelForCausalLM.from_pretrained(cache, num_hidden_layers=2)
+    config = PanaceaConfig(pref_dim=2, r=2, task_type="CAUSAL_LM", init_panacea_weights=False)
+    model = get_peft_model(base, config)
+    model.export_shared_merged(tmp_path / "export")
+    AutoTokenizer.from_pretrained(cache).save_pretrained(tmp_path / "export" / "base")
+    files = export_gguf(tmp_path / "export")
+    converter = Path(os.environ[LLAMA_CPP_ENV]) / "convert_hf_to_gguf.py"
+    out = tmp_path / "base-f32.gguf"
+    args = [
+        sys.executable,
+        str(converter),
+        str(tmp_path / "export" / "base"),
+        "--outtype",
+        "f32",
+        "--outfile",
+        str(out),
+    ]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reader = gguf.GGUFReader(out)
+    shapes = {t.name: list(t.shape) for t in reader.tensors}  # GGUF order: ne[0] = in, ne[1] = out
+    checked = 0
+    for file in files:
+        for tensor in gguf.GGUFReader(file).tensors:
+            target, kind = tensor.name.rsplit(".", 1)
+            axis = 0 if kind == "lora_a" else 1
+            assert list(tensor.shape)[axis] == shapes[target][axis], tensor.name
+            checked += 1
+    assert checked == 2 * 2 * 7 * 2  # objectives x layers x modules x (a, b)
+    meta = fields(reader)
+    heads = {"q_proj": meta["llama.attention.head_count"], "k_proj": meta["llama.attention.head_count_kv"]}
+    tensors = {t.name: t for t in reader.tensors}
+    with safe_open(str(tmp_path / "export" / "base" / "model.safetensors"), "np") as hf:
+        for name, module in [("attn_q", "q_proj"), ("attn_k", "k_proj")]:
+            ours = rotary_permute(hf.get_tensor(f"model.layers.1.self_attn.{module}.weight"), heads[module])
+            np.testing.assert_array_equal(ours, np.array(tensors[f"blk.1.{name}.weight"].data))
