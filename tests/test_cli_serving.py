@@ -69,3 +69,14 @@ def test_gguf_for_an_unsupported_architecture_is_refused_before_export(tmp_path,
     assert export(tmp_path / "adapter", tmp_path / "gpt2", tmp_path / "out", "--basis", "--gguf") == 2
     assert "supports Llama-architecture models" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_single_preference_export_still_works(adapter, tiny_model_dir, tmp_path, merged):
+    flags = ["--preference", "0.3,0.7", *(["--merged"] if merged else [])]
+    assert export(adapter, tiny_model_dir, tmp_path / "out", *flags) == 0
+    if merged:
+        assert (tmp_path / "out" / "model.safetensors").exists()
+    else:
+        config = json.loads((tmp_path / "out" / "adapter_config.json").read_text())
+        assert config["peft_type"] == "LORA" and config["target_modules"] == sorted(config["target_modules"])

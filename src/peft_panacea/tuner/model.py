@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -319,7 +319,13 @@ class PanaceaModel(BaseTuner):
         only rank-1 adapters."""
         return self._export_for_serving(write_shared_merged, save_directory, adapter_name, overwrite)
 
-    def _export_for_serving(self, writer, save_directory: str, adapter_name: str | None, overwrite: bool) -> str:
+    def _export_for_serving(
+        self,
+        writer: Callable[[nn.Module, PanaceaConfig, str, str], str],
+        save_directory: str,
+        adapter_name: str | None,
+        overwrite: bool,
+    ) -> str:
         state = self._active_state(adapter_name)
         config = self.peft_config[state.adapter_name]
         check_exportable(self.model, config)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
 import torch
 from peft.utils.other import transpose
@@ -108,7 +109,7 @@ def _write_manifest(
         handle.write(json.dumps(manifest, indent=2) + "\n")
 
 
-def _objective_entries(config: PanaceaConfig, folder, rank: int) -> list[dict]:
+def _objective_entries(config: PanaceaConfig, folder: Callable[[int], str], rank: int) -> list[dict]:
     return [
         {"name": folder(i), "path": folder(i), "rank": rank, "objective": name}
         for i, name in enumerate(config.objective_names)
