@@ -1,5 +1,6 @@
 """The ``panacea`` command: ``demo`` (the main job), ``eval`` (measure a saved adapter), ``export`` (one preference
-as a plain LoRA or a merged model). Errors print one line and exit with status 2.
+as a plain LoRA or a merged model, or every preference for a LoRA server).
+Errors print one line and exit with status 2.
 
 The top of this module imports only the tuner's needs; ``demo`` and ``eval`` import the training and evaluation
 stacks inside their command, so ``panacea export`` writes a LoRA without loading datasets, TRL or matplotlib.
@@ -56,13 +57,18 @@ def parse_rewards(text: str) -> list:
     return [REWARD_FUNCTIONS[name] for name in names]
 
 
-def load_adapter(adapter: str, model_path: str | None):
+def base_model_path(adapter: str, model_path: str | None) -> str:
     config_file = Path(adapter) / "adapter_config.json"
     if not config_file.exists():
         raise CliError(f"no adapter at '{adapter}' (adapter_config.json missing)")
     base_path = model_path or json.loads(config_file.read_text()).get("base_model_name_or_path")
     if not base_path or not Path(base_path).exists():
         raise CliError(f"base model '{base_path}' not found; pass --model with a local causal LM folder")
+    return base_path
+
+
+def load_adapter(adapter: str, model_path: str | None):
+    base_path = base_model_path(adapter, model_path)
     base, tokenizer = load_model(base_path)
     return PeftModel.from_pretrained(base, adapter), tokenizer, base_path
 
@@ -131,7 +137,49 @@ def check_output_folder(out: str, force: bool, marker: str) -> None:
         raise CliError(f"--out '{out}' already holds {marker}; choose another folder or pass --force to replace it")
 
 
+SERVING_FORMS = {
+    "basis": "export_lora_basis",
+    "vertices": "export_lora_vertices",
+    "shared_merged": "export_shared_merged",
+}
+
+
+def serving_form(args: argparse.Namespace) -> str | None:
+    return next((form for form in SERVING_FORMS if getattr(args, form)), None)
+
+
+def check_serving_folder(out: str, force: bool) -> None:
+    """A serving export writes a manifest and several folders: refuse a file or a non-empty folder up front."""
+    path = Path(out)
+    if path.is_file():
+        raise CliError(f"--out '{out}' is a file; give a folder path")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise CliError(f"--out '{out}' is not empty; choose a new or empty folder or pass --force to write there")
+
+
 def cmd_export(args: argparse.Namespace) -> None:
+    form = serving_form(args)
+    if args.gguf and form is None:
+        raise CliError("--gguf writes the adapters of a serving export; add --basis, --vertices or --shared-merged")
+    if form is not None:
+        if args.preference is not None:
+            raise CliError(f"--{form.replace('_', '-')} serves every preference; drop --preference")
+        check_serving_folder(args.out, args.force)
+        if args.gguf:
+            from .serving.gguf_export import export_gguf, read_base_config
+
+            read_base_config(base_model_path(args.adapter, args.model))
+        model, tokenizer, base_path = load_adapter(args.adapter, args.model)
+        getattr(model, SERVING_FORMS[form])(args.out, overwrite=args.force)
+        if form == "shared_merged":
+            tokenizer.save_pretrained(Path(args.out) / "base")  # a complete model folder, as --merged writes
+        if args.gguf:
+            export_gguf(args.out, base_path)
+        gguf = " with GGUF adapters" if args.gguf else ""
+        print(f"wrote the {form.replace('_', '-')} serving export{gguf} (manifest panacea_serving.json) to {args.out}")
+        return
+    if args.preference is None:
+        raise CliError("--preference is required (or pass --basis, --vertices or --shared-merged)")
     preference = parse_preference(args.preference)
     check_output_folder(args.out, args.force, "config.json" if args.merged else "adapter_config.json")
     model, tokenizer, _ = load_adapter(args.adapter, args.model)
@@ -171,12 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output-dir", default="outputs/eval")
     evaluate.set_defaults(func=cmd_eval)
 
-    export = sub.add_parser("export", help="write one preference as a plain LoRA (or a merged model)")
+    export = sub.add_parser(
+        "export", help="write one preference as a plain LoRA (or a merged model), or every preference for a server"
+    )
     export.add_argument("--adapter", required=True)
-    export.add_argument("--preference", required=True, help="comma-separated weights, e.g. 0.3,0.7")
+    export.add_argument("--preference", default=None, help="comma-separated weights, e.g. 0.3,0.7")
     export.add_argument("--out", required=True)
     export.add_argument("--model", default=None, help="base model folder (default: from adapter_config.json)")
-    export.add_argument("--merged", action="store_true", help="write the merged full model instead of a LoRA")
+    form = export.add_mutually_exclusive_group()
+    form.add_argument("--merged", action="store_true", help="write the merged full model instead of a LoRA")
+    form.add_argument("--basis", action="store_true", help="shared LoRA + one rank-1 LoRA per objective + manifest")
+    form.add_argument("--vertices", action="store_true", help="one LoRA per pure preference + manifest")
+    form.add_argument(
+        "--shared-merged", action="store_true", help="base with the shared part merged + rank-1 LoRAs + manifest"
+    )
+    export.add_argument("--gguf", action="store_true", help="also write the serving adapters as GGUF for llama.cpp")
     export.add_argument("--force", action="store_true", help="replace an adapter or model already in --out")
     export.set_defaults(func=cmd_export)
     return parser

@@ -133,13 +133,26 @@ class PanaceaLayer(BaseTunerLayer):
             self.panacea_E[adapter_name].pref_scale,
         ]
 
-    def lora_factors(self, adapter_name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(lora_A, lora_B)`` of the equivalent rank-(r+m) LoRA with scaling 1 at the current preference."""
-        diag = self.diagonal(adapter_name)
+    def lora_factors(self, adapter_name: str, pref: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(lora_A, lora_B)`` of the equivalent rank-(r+m) LoRA with scaling 1 at the current preference (or at
+        ``pref``). ``lora_B`` is U whatever the preference, which makes a linear mix of such LoRAs exact."""
+        diag = self.diagonal(adapter_name, pref)
         if is_per_sample(diag):
             raise ValueError("Exporting needs one preference vector, not a per-sample batch of preferences.")
         down = self.panacea_A[adapter_name].weight * (diag * self.scaling[adapter_name]).unsqueeze(-1)
         return down, self.panacea_B[adapter_name].weight
+
+    def basis_factors(self, adapter_name: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``(lora_A, lora_B)`` pairs, scaling 1, of the preference-free shared rank-r LoRA ``c U_r diag(sigma)
+        V_r^T`` and then of one rank-1 LoRA ``c s u_i v_i^T`` per objective: the update at lambda is the shared
+        one plus the sum of lambda_i times the i-th rank-1 one."""
+        r, c = self.r[adapter_name], self.scaling[adapter_name]
+        down, up = self.panacea_A[adapter_name].weight, self.panacea_B[adapter_name].weight
+        diag = self.panacea_E[adapter_name]
+        pairs = [(down[:r] * (diag.weight * c).unsqueeze(-1), up[:, :r])]
+        for i in range(r, down.shape[0]):
+            pairs.append((down[i : i + 1] * (diag.pref_scale * c), up[:, i : i + 1]))
+        return pairs
 
 
 class PanaceaLinear(nn.Module, PanaceaLayer):

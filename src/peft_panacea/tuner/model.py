@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ from .config import PanaceaConfig
 from .export import check_export_directory, write_lora_adapter
 from .layer import PanaceaLayer, PanaceaLinear
 from .preference import PreferenceLike, PreferenceState
+from .serving_export import check_exportable, check_serving_directory, write_basis, write_shared_merged, write_vertices
 
 _ATTN_MLP = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -301,6 +302,45 @@ class PanaceaModel(BaseTuner):
     def _write_lora(self, state: PreferenceState, save_directory: str) -> str:
         config = self.peft_config[state.adapter_name]
         return write_lora_adapter(self.model, config, state.adapter_name, state.value, save_directory)
+
+    def export_lora_basis(
+        self, save_directory: str, *, adapter_name: str | None = None, overwrite: bool = False
+    ) -> str:
+        """Write the adapter for servers that scale LoRAs per request: a shared rank-r LoRA (``shared/``, scale 1),
+        one rank-1 LoRA per objective (``objective_i/``, scale lambda_i) and the manifest ``panacea_serving.json``.
+
+        Every folder is a plain PEFT LoRA; activating them all at those scales is the adapter at lambda, exactly.
+        A non-empty folder is refused unless ``overwrite=True``. Returns ``save_directory``.
+        """
+        return self._export_for_serving(write_basis, save_directory, adapter_name, overwrite)
+
+    def export_lora_vertices(
+        self, save_directory: str, *, adapter_name: str | None = None, overwrite: bool = False
+    ) -> str:
+        """Write the m pure-preference LoRAs (``vertex_i/``, rank r+m, scale lambda_i) and the manifest: the form
+        for servers that take equal-rank adapters only, or that merge adapters per request (LoRAX)."""
+        return self._export_for_serving(write_vertices, save_directory, adapter_name, overwrite)
+
+    def export_shared_merged(
+        self, save_directory: str, *, adapter_name: str | None = None, overwrite: bool = False
+    ) -> str:
+        """Write a new base checkpoint (``base/``) with the preference-free shared part merged into its weights,
+        the m rank-1 LoRAs on top of it (``objective_i/``, scale lambda_i) and the manifest: a request then carries
+        only rank-1 adapters."""
+        return self._export_for_serving(write_shared_merged, save_directory, adapter_name, overwrite)
+
+    def _export_for_serving(
+        self,
+        writer: Callable[[nn.Module, PanaceaConfig, str, str], str],
+        save_directory: str,
+        adapter_name: str | None,
+        overwrite: bool,
+    ) -> str:
+        state = self._active_state(adapter_name)
+        config = self.peft_config[state.adapter_name]
+        check_exportable(self.model, config)
+        check_serving_directory(str(save_directory), overwrite)
+        return writer(self.model, config, state.adapter_name, str(save_directory))
 
     # ---------------------------------------------------------------------------------------- load checks
     @classmethod
