@@ -95,9 +95,9 @@ def write_lora_folder(
     save_file(tensors, os.path.join(save_directory, SAFETENSORS_WEIGHTS_NAME), metadata={"format": "pt"})
     with open(os.path.join(save_directory, "README.md"), "w", encoding="utf-8") as handle:
         handle.write(
-            f"---\nlibrary_name: peft\n{_base_model_metadata(base)}---\n\n{readme}\n\nIt is a plain PEFT LoRA: load it with "
-            "`PeftModel.from_pretrained(base_model, path)` or serve it on any LoRA runtime; `peft_panacea` is not "
-            "needed.\n"
+            f"---\nlibrary_name: peft\n{_base_model_metadata(base)}---\n\n{readme}\n\n"
+            "It is a plain PEFT LoRA: load it with `PeftModel.from_pretrained(base_model, path)` or serve it on any LoRA runtime; "
+            "`peft_panacea` is not needed.\n"
         )
     return save_directory
 
