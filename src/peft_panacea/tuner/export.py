@@ -96,8 +96,8 @@ def write_lora_folder(
     with open(os.path.join(save_directory, "README.md"), "w", encoding="utf-8") as handle:
         handle.write(
             f"---\nlibrary_name: peft\n{_base_model_metadata(base)}---\n\n{readme}\n\n"
-            "It is a plain PEFT LoRA: load it with `PeftModel.from_pretrained(base_model, path)` or serve it on any LoRA runtime; "
-            "`peft_panacea` is not needed.\n"
+            "It is a plain PEFT LoRA: load it with `PeftModel.from_pretrained(base_model, path)` or serve it on "
+            "any LoRA runtime; `peft_panacea` is not needed.\n"
         )
     return save_directory
 
