@@ -58,6 +58,28 @@ def models(shape: str, layers: int | None, r: int, m: int):
     return panacea, lora
 
 
+def aten_ops(fn: Callable[[], object]) -> int:
+    """Number of aten ops one call dispatches: a noise-free measure of per-op overhead."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
+
+
+def op_counts(panacea, lora, vocab: int, m: int) -> tuple[int, int, int]:
+    """aten ops of one inference forward: LoRA, Panacea at one preference, Panacea with a preference per row."""
+    ids = torch.randint(3, vocab, (2, 8))
+    counts = []
+    for pref in (torch.full((m,), 1.0 / m), torch.full((2, m), 1.0 / m)):
+        panacea.set_preference(pref)
+        with torch.inference_mode():
+            panacea(input_ids=ids)  # the first forward after set_preference builds the diagonals
+            counts.append(aten_ops(lambda: panacea(input_ids=ids)))
+    with torch.inference_mode():
+        return aten_ops(lambda: lora(input_ids=ids)), counts[0], counts[1]
+
+
 def forward_row(panacea, lora, vocab: int, m: int, batch: int, seq: int, repeats: int) -> tuple[float, float]:
     ids = torch.randint(3, vocab, (batch, seq))
     rows = torch.distributions.Dirichlet(torch.ones(m)).sample((batch,))
@@ -113,14 +135,16 @@ def main() -> None:
         f"torch {torch.__version__}, 1 thread, r={args.r}, layers {args.layers or 'as the shape'}, "
         f"{args.repeats} repeats"
     )
-    print(f"\n{'shape':<14} {'m':>3} {'b1 Panacea/LoRA':>16} {'b8 Panacea/LoRA':>16} {'b8 rows/one':>12}")
+    header = f"{'shape':<14} {'m':>3} {'b1 Panacea/LoRA':>16} {'b8 Panacea/LoRA':>16} {'b8 rows/one':>12}"
+    print(f"\n{header} {'aten ops LoRA / Panacea / per-row':>34}")
     for shape in args.shapes:
         for m in args.ms:
             panacea, lora = models(shape, args.layers, args.r, m)
             vocab = panacea.config.vocab_size
             b1, _ = forward_row(panacea, lora, vocab, m, 1, args.seq_len, args.repeats)
             b8, rows = forward_row(panacea, lora, vocab, m, 8, args.seq_len, args.repeats)
-            print(f"{shape:<14} {m:>3} {b1:16.3f} {b8:16.3f} {rows:12.3f}", flush=True)
+            ops = " / ".join(str(n) for n in op_counts(panacea, lora, vocab, m))
+            print(f"{shape:<14} {m:>3} {b1:16.3f} {b8:16.3f} {rows:12.3f} {ops:>34}", flush=True)
     if args.skip_generation:
         return
     print(f"\ngenerate, greedy, batch {args.gen_batch} x {args.new_tokens} new tokens (tokens/s, higher is better)")

@@ -73,3 +73,26 @@ def test_dtype_change_and_scaling_change_rebuild_the_diagonal(input_ids):
         before = layer.scaled_diagonal("default")
         layer.scaling["default"] *= 2
         torch.testing.assert_close(layer.scaled_diagonal("default"), before * 2)
+
+
+def aten_ops(fn) -> int:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_unmerged_forward_dispatches_no_more_ops_than_a_lora_of_the_same_rank(input_ids, per_sample):
+    from peft import LoraConfig, get_peft_model
+
+    from .models import tiny_llama
+
+    model = panacea_model()  # r=8, m=2, the default targets
+    model.set_preference(torch.full((input_ids.shape[0], 2), 0.5) if per_sample else torch.tensor([0.5, 0.5]))
+    targets = sorted(model.peft_config["default"].target_modules)
+    lora = get_peft_model(tiny_llama(), LoraConfig(r=10, target_modules=targets)).eval()
+    with torch.inference_mode():
+        model(input_ids=input_ids)  # the first forward after set_preference builds the diagonals
+        assert aten_ops(lambda: model(input_ids=input_ids)) <= aten_ops(lambda: lora(input_ids=input_ids))
