@@ -10,7 +10,10 @@ from .models import panacea_model
 
 
 def outputs_agree(model, input_ids) -> torch.Tensor:
-    """The cached no-grad logits, checked against the uncached autograd path."""
+    """The cached no-grad logits, checked against the uncached autograd path (a diagonal cached under
+    inference_mode is an inference tensor: a later plain no-grad forward must still be able to use it)."""
+    with torch.inference_mode():
+        model(input_ids=input_ids)
     with torch.no_grad():
         cached = model(input_ids=input_ids).logits
     with torch.enable_grad():
