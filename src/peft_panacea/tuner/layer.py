@@ -30,7 +30,7 @@ class PreferenceDiagonal(nn.Module):
 
     def forward(self, pref: torch.Tensor) -> torch.Tensor:
         """Return the diagonal for ``pref`` of shape (m,) or (batch, m), as (r+m,) or (batch, r+m)."""
-        sigma = self.weight.expand(*pref.shape[:-1], self.weight.shape[0])
+        sigma = self.weight if pref.dim() == 1 else self.weight.expand(*pref.shape[:-1], self.weight.shape[0])
         return torch.cat([sigma, self.pref_scale * pref], dim=-1)
 
 
@@ -50,6 +50,8 @@ class PanaceaLayer(BaseTunerLayer):
         self.panacea_E = nn.ModuleDict({})
         self.panacea_dropout = nn.ModuleDict({})
         self.panacea_pref: dict[str, PreferenceState] = {}
+        # adapter -> (preference it was built from, weight versions, weight storage, c * diagonal): scaled_diagonal
+        self._scaled_diagonal_cache: dict[str, tuple[torch.Tensor, tuple, tuple, torch.Tensor]] = {}
         self._disable_adapters = False
         self.merged_adapters: list[str] = []
         self.kwargs = kwargs
@@ -106,9 +108,32 @@ class PanaceaLayer(BaseTunerLayer):
     def diagonal(self, adapter_name: str, pref: torch.Tensor | None = None) -> torch.Tensor:
         """``(sigma, s * lambda)`` for the adapter's current preference, or for ``pref`` when given."""
         diag_module = self.panacea_E[adapter_name]
+        weight = diag_module.weight
         if pref is None:
-            pref = self.panacea_pref[adapter_name].on(diag_module.weight.device, diag_module.weight.dtype)
-        return diag_module(pref.to(diag_module.weight.device, diag_module.weight.dtype))
+            return diag_module(self.panacea_pref[adapter_name].on(weight.device, weight.dtype))
+        return diag_module(pref.to(weight.device, weight.dtype))
+
+    def scaled_diagonal(self, adapter_name: str) -> torch.Tensor:
+        """``c * (sigma, s * lambda)`` at the current preference: what the unmerged forward multiplies by.
+
+        Without autograd (generation, evaluation) the vector is kept per adapter and reused while the preference
+        tensor, sigma, s (their storage and version counters, which optimiser steps and loads bump) and c are the
+        same, so a decoding step pays one multiply per layer for it, as a LoRA pays its scaling.
+        """
+        diag_module = self.panacea_E[adapter_name]
+        sigma, pref_scale = diag_module.weight, diag_module.pref_scale
+        pref = self.panacea_pref[adapter_name].on(sigma.device, sigma.dtype)
+        scaling = self.scaling[adapter_name]
+        if torch.is_grad_enabled() or sigma.is_inference():
+            return diag_module(pref) * scaling
+        key = (sigma.data_ptr(), sigma._version, pref_scale.data_ptr(), pref_scale._version, scaling)
+        cached = self._scaled_diagonal_cache.get(adapter_name)
+        if cached is not None and cached[0] is pref and cached[1] == key:
+            return cached[3]
+        diag = diag_module(pref) * scaling
+        # the detached tensors keep the weights' storage alive, so a replaced weight can never reuse its address
+        self._scaled_diagonal_cache[adapter_name] = (pref, key, (sigma.detach(), pref_scale.detach()), diag)
+        return diag
 
     def get_delta_weight(self, adapter_name: str, pref: torch.Tensor | None = None) -> torch.Tensor:
         """``c * U diag V^T`` at one preference, in the base weight's layout (transposed for fan_in_fan_out)."""
@@ -214,7 +239,7 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
         down = self.panacea_A[adapter_name]
         x = self._cast_input_dtype(x, down.weight.dtype)
         hidden = down(self.panacea_dropout[adapter_name](x))
-        diag = self.diagonal(adapter_name) * self.scaling[adapter_name]  # scale r+m values, not the output
+        diag = self.scaled_diagonal(adapter_name)  # scale r+m values, not the output
         if is_per_sample(diag):
             if x.dim() < 2 or x.shape[0] != diag.shape[0]:
                 raise ValueError(

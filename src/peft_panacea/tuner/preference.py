@@ -142,5 +142,8 @@ class PreferenceState:
         """The preference on ``device``/``dtype``, converted once per value instead of once per layer."""
         key = (device, dtype)
         if key not in self._cache:
-            self._cache[key] = self._value.to(device=device, dtype=dtype)
+            # never an inference tensor: a conversion first made under inference_mode must still serve training
+            with torch.inference_mode(False):
+                converted = self._value.to(device=device, dtype=dtype)
+                self._cache[key] = converted.clone() if converted.is_inference() else converted
         return self._cache[key]
