@@ -9,6 +9,7 @@ from __future__ import annotations
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "train": ("trl", "datasets", "accelerate"),
     "eval": ("moocore", "scipy", "matplotlib", "tqdm"),
+    "demo": ("gradio", "gguf", "vaderSentiment"),
 }
 
 
