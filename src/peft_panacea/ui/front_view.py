@@ -35,8 +35,8 @@ class Front:
             raise ValueError(f"'{path}' is not a front.json written by panacea demo/eval ({err!r})") from err
         if preferences.ndim != 2 or objectives.shape != (len(preferences), len(names)) or len(names) < 2:
             raise ValueError(
-                f"'{path}' has preferences of shape {preferences.shape} and objectives of shape {objectives.shape} for "
-                f"{len(names)} objective names; expected (P, m) and (P, {len(names)}) with at least 2 objectives"
+                f"'{path}' has preferences of shape {preferences.shape} and objectives of shape {objectives.shape} "
+                f"for {len(names)} objective names; expected (P, m) and (P, {len(names)}) with at least 2 objectives"
             )
         return cls(preferences, objectives, names)
 

@@ -8,13 +8,14 @@ generations, because that per-call preference lives on the adapter for the durat
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import TextIteratorStreamer
+from transformers.generation import BaseStreamer
 
 from ..sampling import preference_grid
 
@@ -45,6 +46,38 @@ class GenerationSettings:
         if self.do_sample:
             out.update(temperature=float(self.temperature), top_p=float(self.top_p))
         return out
+
+
+class ReplyStreamer(BaseStreamer):
+    """The reply so far, decoded after every new token and handed to an iterator in another thread.
+
+    Unlike transformers' ``TextIteratorStreamer``, which holds text back until a word ends (two or three tokens,
+    seconds on a busy CPU), this shows each token at once; it decodes the whole reply each time, so the last text is
+    exactly ``tokenizer.decode(new_tokens)``. Text ending in U+FFFD (a character split across tokens) is held back.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.tokens: list[int] = []
+        self.prompt_seen = False
+        self.texts: queue.Queue[str | None] = queue.Queue()
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate() first hands over the prompt
+            self.prompt_seen = True
+            return
+        self.tokens.extend(value.reshape(-1).tolist())
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        if not text.endswith("\ufffd"):
+            self.texts.put(text)
+
+    def end(self) -> None:
+        self.texts.put(self.tokenizer.decode(self.tokens, skip_special_tokens=True))
+        self.texts.put(None)
+
+    def __iter__(self) -> Iterator[str]:
+        while (text := self.texts.get()) is not None:
+            yield text
 
 
 @dataclass
@@ -86,10 +119,10 @@ class Steering:
         return torch.tensor(normalise(weights), dtype=torch.float32)
 
     def stream(self, prompt: str, weights: Sequence[float], settings: GenerationSettings) -> Iterator[str]:
-        """The reply at the normalised ``weights``, growing as tokens arrive (each item is the text so far)."""
+        """The reply at the normalised ``weights``, growing token by token (each item is the whole text so far)."""
         preference = self._preference(weights)
         batch = self._inputs(prompt, 1)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = ReplyStreamer(self.tokenizer)
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -104,14 +137,15 @@ class Steering:
                     )
             except BaseException as err:  # handed to the caller below; the streamer must still end
                 errors.append(err)
-                streamer.end()
+                streamer.texts.put(None)
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        text = ""
-        for piece in streamer:
-            text += piece
-            yield text
+        last = None
+        for text in streamer:
+            if text != last:
+                yield text
+            last = text
         thread.join()
         if errors:
             raise errors[0]
