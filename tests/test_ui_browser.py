@@ -76,7 +76,7 @@ def server(demo_folder):
 
 
 def wait_until_serving(process: subprocess.Popen, url: str) -> None:
-    deadline = time.monotonic() + 180  # imports and model load; slow only on a heavily shared machine
+    deadline = time.monotonic() + 600  # imports and model load: seconds, but minutes on a heavily shared machine
     while True:
         try:
             urllib.request.urlopen(url, timeout=2)
