@@ -132,7 +132,7 @@ def test_page_steers_streams_compares_and_marks_the_front(server, browser, demo_
     single, *at_grid = expected(tiny_model_dir, adapter, [[0.25, 0.75], *grid])
     process, url = server
     wait_until_serving(process, url)
-    wait = WebDriverWait(browser, 60)
+    wait = WebDriverWait(browser, 300)  # generous for a shared machine; a pass takes seconds
     browser.get(url)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#generate"))
     assert browser.find_elements(By.CSS_SELECTOR, "#front img, #front svg, #front canvas")  # the demo's front
