@@ -10,6 +10,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "train": ("trl", "datasets", "accelerate"),
     "eval": ("moocore", "scipy", "matplotlib", "tqdm"),
     "serve": ("gguf",),
+    "demo": ("gradio", "gguf", "vaderSentiment"),
 }
 
 

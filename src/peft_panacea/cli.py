@@ -1,9 +1,10 @@
 """The ``panacea`` command: ``demo`` (the main job), ``eval`` (measure a saved adapter), ``export`` (one preference
-as a plain LoRA or a merged model, or every preference for a LoRA server).
+as a plain LoRA or a merged model, or every preference for a LoRA server), ``ui`` (steer an adapter in the browser).
 Errors print one line and exit with status 2.
 
-The top of this module imports only the tuner's needs; ``demo`` and ``eval`` import the training and evaluation
-stacks inside their command, so ``panacea export`` writes a LoRA without loading datasets, TRL or matplotlib.
+The top of this module imports only the tuner's needs; ``demo``, ``eval`` and ``ui`` import the training,
+evaluation and Gradio stacks inside their command, so ``panacea export`` writes a LoRA without loading datasets,
+TRL or matplotlib.
 """
 
 from __future__ import annotations
@@ -71,6 +72,59 @@ def load_adapter(adapter: str, model_path: str | None):
     base_path = base_model_path(adapter, model_path)
     base, tokenizer = load_model(base_path)
     return PeftModel.from_pretrained(base, adapter), tokenizer, base_path
+
+
+def read_panacea_config(adapter: str) -> dict:
+    """The adapter's saved config, refused unless it is a Panacea adapter (read before any model is loaded)."""
+    config_file = Path(adapter) / "adapter_config.json"
+    if not config_file.exists():
+        raise CliError(f"no adapter at '{adapter}' (adapter_config.json missing); pass --adapter with a saved adapter")
+    config = json.loads(config_file.read_text())
+    if config.get("peft_type") != "PANACEA":
+        raise CliError(
+            f"'{adapter}' holds a {config.get('peft_type')} adapter, not a Panacea one; pass a folder saved from a "
+            "PanaceaConfig model"
+        )
+    return config
+
+
+def default_rewards(names: list[str]) -> list:
+    """The demo rewards named like the adapter's objectives, or none when any objective has no demo reward."""
+    return [REWARD_FUNCTIONS[name] for name in names] if all(n in REWARD_FUNCTIONS for n in names) else []
+
+
+def cmd_ui(args: argparse.Namespace) -> None:
+    config = read_panacea_config(args.adapter)
+    names = list(config.get("preference_names") or [f"objective_{i}" for i in range(config["pref_dim"])])
+    reward_fns = parse_rewards(args.rewards) if args.rewards else default_rewards(names)
+    front_path = Path(args.front) if args.front else Path(args.adapter).resolve().parent / "front.json"
+    if args.front and not front_path.is_file():
+        raise CliError(f"--front '{args.front}' does not exist; pass a front.json written by panacea demo or eval")
+    front = None
+    from .ui.front_view import Front
+
+    if front_path.is_file():
+        front = Front.read(front_path)
+        if front.preferences.shape[1] != len(names):
+            raise CliError(
+                f"'{front_path}' has {front.preferences.shape[1]}-objective preferences, the adapter {len(names)}"
+            )
+    from .ui.app import launch
+    from .ui.steering import Steering
+
+    model, tokenizer, _ = load_adapter(args.adapter, args.model)
+    model.eval()
+    steering = Steering(model, tokenizer, names, reward_fns)
+    print(f"panacea ui: {args.adapter} ({', '.join(names)}) on http://127.0.0.1:{args.port}", flush=True)
+    launch(steering, front, str(args.adapter), args.port)
+
+
+def port_number(text: str) -> int:
+    """argparse type for a TCP port, 1 to 65535."""
+    port = at_least(1)(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {port}")
+    return port
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -236,6 +290,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--gguf", action="store_true", help="also write the serving adapters as GGUF for llama.cpp")
     export.add_argument("--force", action="store_true", help="replace an adapter or model already in --out")
     export.set_defaults(func=cmd_export)
+
+    ui = sub.add_parser("ui", help="steer an adapter in the browser: sliders, streamed replies, compare, front")
+    ui.add_argument("--adapter", default="outputs/demo/adapter", help="saved Panacea adapter (default: the demo's)")
+    ui.add_argument("--model", default=None, help="base model folder (default: from adapter_config.json)")
+    ui.add_argument(
+        "--rewards", default=None, help="comma-separated reward names (default: the objectives' demo rewards, if any)"
+    )
+    ui.add_argument("--front", default=None, help="front.json to plot (default: front.json beside the adapter folder)")
+    ui.add_argument("--port", type=port_number, default=7860)
+    ui.set_defaults(func=cmd_ui)
     return parser
 
 
