@@ -5,8 +5,9 @@ models whose adapter type is PANACEA:
 
 * ``preference`` joins ``special_peft_forward_args``, so ``model(..., preference=p)`` and ``model.generate(...,
   preference=p)`` consume it instead of passing it to the transformers model;
-* ``create_or_update_model_card`` (save_pretrained) and ``_upload_modified_files`` (push_to_hub, which replaces
-  the saved README.md with the Hub's card before uploading) append the objectives and the loading instructions.
+* ``create_or_update_model_card`` (save_pretrained, after PEFT has written its standard card) and
+  ``_upload_modified_files`` (push_to_hub, which replaces the saved README.md with the Hub's card before uploading)
+  append the objectives and the loading instructions.
   These are cosmetic: if an upstream version drops either method, a warning is issued and the card is left as is,
   so ``import peft_panacea`` never fails because of them.
 
@@ -32,7 +33,8 @@ from .model import PanaceaModel
 from .model_card import SECTION_HEADING, panacea_card_section
 
 PATCHED = "_peft_panacea_patched"
-CARD_METHODS = ("create_or_update_model_card", UPLOAD_MODIFIED_FILES)
+CARD_WRITER = "create_or_update_model_card"
+CARD_METHODS = (CARD_WRITER, UPLOAD_MODIFIED_FILES)
 
 
 def _is_panacea(model: PeftModel) -> bool:
@@ -61,14 +63,21 @@ def _append_card_section(model: PeftModel, directory: str) -> None:
             handle.write(text + "\n" + panacea_card_section(model.peft_config[model.active_adapter]))
 
 
-def _wrap_with_card(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``method(self, directory, ...)`` after adding the Panacea card section to ``directory``'s README."""
+def _wrap_with_card(method: Callable[..., Any], *, after: bool) -> Callable[..., Any]:
+    """Add the Panacea card section to ``directory``'s README around ``method(self, directory, ...)``: after it when
+    it writes the card (PEFT fills its standard template only when no README exists yet), before it when it uploads.
+    """
 
     @functools.wraps(method)
     def wrapper(self: PeftModel, directory: str, *args: Any, **kwargs: Any) -> Any:
-        if _is_panacea(self):
+        if not _is_panacea(self):
+            return method(self, directory, *args, **kwargs)
+        if not after:
             _append_card_section(self, directory)
-        return method(self, directory, *args, **kwargs)
+        result = method(self, directory, *args, **kwargs)
+        if after:
+            _append_card_section(self, directory)
+        return result
 
     setattr(wrapper, PATCHED, True)
     return wrapper
@@ -79,7 +88,7 @@ def patch_model_card(cls: type) -> None:
     for name in CARD_METHODS:
         method = optional_method(cls, name, "the Panacea section of the model card")
         if method is not None and not getattr(method, PATCHED, False):
-            setattr(cls, name, _wrap_with_card(method))
+            setattr(cls, name, _wrap_with_card(method, after=name == CARD_WRITER))
 
 
 def register() -> None:
