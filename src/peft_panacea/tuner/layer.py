@@ -214,7 +214,10 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
             if safe_merge:
                 merged = base_weight.data + delta
                 if not torch.isfinite(merged).all():
-                    raise ValueError(f"NaNs detected in the merged weights; adapter '{name}' seems broken.")
+                    raise ValueError(
+                        f"NaNs detected in the merged weights. The adapter {name} seems to be broken (the merged "
+                        "weight holds NaN or inf at the current preference)."
+                    )
                 base_weight.data = merged
             else:
                 base_weight.data += delta

@@ -57,9 +57,16 @@ class PanaceaModel(BaseTuner):
 
     # ----------------------------------------------------------------------------------------- injection
     def _prepare_adapter_config(self, peft_config: PanaceaConfig, model_config: dict) -> PanaceaConfig:
+        """Default targets by model type; a string entry stays a string (a regex, as in PEFT), unknown types fall
+        back to "all-linear"."""
         if peft_config.target_modules is None:
             targets = self.target_module_mapping.get(model_config.get("model_type"))
-            peft_config.target_modules = set(targets) if targets else "all-linear"
+            if not targets:
+                peft_config.target_modules = "all-linear"
+            elif isinstance(targets, str):
+                peft_config.target_modules = targets
+            else:
+                peft_config.target_modules = set(targets)
         return peft_config
 
     def _check_new_adapter_config(self, config: PanaceaConfig) -> None:
@@ -268,7 +275,7 @@ class PanaceaModel(BaseTuner):
         Skipped for TRL's fused LM head: TRL never reads that loss, and the Panacea trainers add the penalty
         themselves, so computing it over every layer on each forward would be wasted work.
         """
-        outputs = self.model.forward(*args, **kwargs)
+        outputs = self.model(*args, **kwargs)  # through __call__, so forward hooks on the wrapped model fire
         loss = getattr(outputs, "loss", None)
         if self.training and isinstance(loss, torch.Tensor) and not is_fused_lm_head_call(kwargs):
             weight = self.peft_config[self.active_adapters[0]].orth_reg_weight

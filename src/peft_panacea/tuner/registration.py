@@ -5,10 +5,10 @@ models whose adapter type is PANACEA:
 
 * ``preference`` joins ``special_peft_forward_args``, so ``model(..., preference=p)`` and ``model.generate(...,
   preference=p)`` consume it instead of passing it to the transformers model;
-* ``create_or_update_model_card`` (save_pretrained) appends the objectives and the loading instructions, and
-  ``_upload_modified_files`` (push_to_hub, which replaces the saved README.md with the Hub's card, marked
-  ``library_name: transformers`` and without the base model, before uploading) runs it again on that card, so the
-  Hub sees what ``save_pretrained`` writes: PEFT's metadata and the Panacea section.
+* ``create_or_update_model_card`` (save_pretrained) appends the objectives and the loading instructions after PEFT
+  has written its standard card, and ``_upload_modified_files`` (push_to_hub, which replaces the saved README.md
+  with the Hub's card, marked ``library_name: transformers`` and without the base model, before uploading) runs it
+  again on that card, so the Hub sees what ``save_pretrained`` writes: PEFT's metadata and the Panacea section.
   These are cosmetic: if an upstream version drops either method, a warning is issued and the card is left as is,
   so ``import peft_panacea`` never fails because of them.
 
@@ -34,6 +34,7 @@ from .model import PanaceaModel
 from .model_card import SECTION_HEADING, panacea_card_section
 
 PATCHED = "_peft_panacea_patched"
+CARD_WRITER = "create_or_update_model_card"
 
 
 def _is_panacea(model: PeftModel) -> bool:
@@ -64,29 +65,37 @@ def _append_card_section(model: PeftModel, directory: str) -> None:
 
 def _update_card(model: PeftModel, directory: str) -> None:
     """Give ``directory``'s README PEFT's metadata (through PEFT's card update, itself patched to add the Panacea
-    section) or, where PEFT lacks that method, the Panacea section alone."""
-    update = getattr(model, "create_or_update_model_card", None)
+    section after it) or, where PEFT lacks that method, the Panacea section alone."""
+    update = getattr(model, CARD_WRITER, None)
     if getattr(update, PATCHED, False):
         update(directory)
     else:
         _append_card_section(model, directory)
 
 
-# Each card-writing method, with what to do to the README in its directory before it runs.
-CARD_METHODS: dict[str, Callable[[PeftModel, str], None]] = {
-    "create_or_update_model_card": _append_card_section,
-    UPLOAD_MODIFIED_FILES: _update_card,
+CardStep = Callable[[PeftModel, str], None]
+# Each card-writing method, with what to do to the README in its directory (before it runs, after it runs): PEFT
+# fills its standard template only when no README exists yet, so the section goes in after PEFT's card is written.
+CARD_METHODS: dict[str, tuple[CardStep | None, CardStep | None]] = {
+    CARD_WRITER: (None, _append_card_section),
+    UPLOAD_MODIFIED_FILES: (_update_card, None),
 }
 
 
-def _wrap_with_card(method: Callable[..., Any], prepare: Callable[[PeftModel, str], None]) -> Callable[..., Any]:
-    """Run ``method(self, directory, ...)`` after ``prepare(self, directory)`` for Panacea models."""
+def _wrap_with_card(method: Callable[..., Any], before: CardStep | None, after: CardStep | None) -> Callable[..., Any]:
+    """Run ``before(self, directory)``, ``method(self, directory, ...)``, ``after(self, directory)`` for Panacea
+    models, ``method`` alone for others."""
 
     @functools.wraps(method)
     def wrapper(self: PeftModel, directory: str, *args: Any, **kwargs: Any) -> Any:
-        if _is_panacea(self):
-            prepare(self, directory)
-        return method(self, directory, *args, **kwargs)
+        if not _is_panacea(self):
+            return method(self, directory, *args, **kwargs)
+        if before is not None:
+            before(self, directory)
+        result = method(self, directory, *args, **kwargs)
+        if after is not None:
+            after(self, directory)
+        return result
 
     setattr(wrapper, PATCHED, True)
     return wrapper
@@ -94,10 +103,10 @@ def _wrap_with_card(method: Callable[..., Any], prepare: Callable[[PeftModel, st
 
 def patch_model_card(cls: type) -> None:
     """Wrap ``cls``'s card-writing methods; a missing one is skipped with a warning (the card is cosmetic)."""
-    for name, prepare in CARD_METHODS.items():
+    for name, steps in CARD_METHODS.items():
         method = optional_method(cls, name, "the Panacea section of the model card")
         if method is not None and not getattr(method, PATCHED, False):
-            setattr(cls, name, _wrap_with_card(method, prepare))
+            setattr(cls, name, _wrap_with_card(method, *steps))
 
 
 def register() -> None:
