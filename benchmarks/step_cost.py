@@ -124,38 +124,38 @@ def build_trainers(args, model, tokenizer):
         from trl import DPOConfig, DPOTrainer
 
         data = dpo_data(tokenizer, 4 * args.batch, args.prompt_len, args.completion_len, args.m)
-        ours = pp.PanaceaDPOTrainer(
-            model=copy.deepcopy(model),
-            args=pp.PanaceaDPOConfig(**common),
-            train_dataset=data,
-            processing_class=tokenizer,
-            peft_config=panacea,
+        ours_cls, ours_config, theirs_cls, theirs_config = (
+            pp.PanaceaDPOTrainer,
+            pp.PanaceaDPOConfig,
+            DPOTrainer,
+            DPOConfig,
         )
-        theirs = DPOTrainer(
-            model=copy.deepcopy(model),
-            args=DPOConfig(**common),
-            train_dataset=data.remove_columns("preference_labels"),
-            processing_class=tokenizer,
-            peft_config=lora,
-        )
+        label = "preference_labels"
     else:
         from trl import SFTConfig, SFTTrainer
 
         data = sft_data(tokenizer, 4 * args.batch, args.prompt_len, args.completion_len, args.m)
-        ours = pp.PanaceaSFTTrainer(
-            model=copy.deepcopy(model),
-            args=pp.PanaceaSFTConfig(**common),
-            train_dataset=data,
-            processing_class=tokenizer,
-            peft_config=panacea,
+        ours_cls, ours_config, theirs_cls, theirs_config = (
+            pp.PanaceaSFTTrainer,
+            pp.PanaceaSFTConfig,
+            SFTTrainer,
+            SFTConfig,
         )
-        theirs = SFTTrainer(
-            model=copy.deepcopy(model),
-            args=SFTConfig(**common),
-            train_dataset=data.remove_columns("objective"),
-            processing_class=tokenizer,
-            peft_config=lora,
-        )
+        label = "objective"
+    ours = ours_cls(
+        model=copy.deepcopy(model),
+        args=ours_config(**common),
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=panacea,
+    )
+    theirs = theirs_cls(
+        model=copy.deepcopy(model),
+        args=theirs_config(**common),
+        train_dataset=data.remove_columns(label),  # TRL's trainers know no per-objective column
+        processing_class=tokenizer,
+        peft_config=lora,
+    )
     return {"Panacea": ours, f"TRL + LoRA r={args.r + args.m}": theirs}
 
 
