@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from peft.config import PeftConfig
 
 from ._peft_type import PANACEA
+from .checks import check_saved_rank, hub_kwargs, saved_weight_shapes
 from .preference import is_per_sample, validate_preference
 
 PAPER_LORA_ALPHA = 512  # with r = 8: the paper's multiplier c = 64
@@ -94,6 +96,19 @@ class PanaceaConfig(PeftConfig):
             if is_per_sample(pref):
                 raise ValueError("`init_preference` must be a single vector of length pref_dim, not a batch.")
             self.init_preference = [float(v) for v in self.init_preference]
+
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, subfolder: str | None = None, **kwargs: Any
+    ) -> PeftConfig:
+        """Load a saved config and check it against the shapes of the weights saved beside it (read from the file
+        header): a config whose ``r`` or ``pref_dim`` differs from its weights fails here, before PEFT builds
+        layers for it (gigabytes for a corrupted huge ``r``)."""
+        config = super().from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs)
+        if isinstance(config, PanaceaConfig):
+            shapes = saved_weight_shapes(pretrained_model_name_or_path, subfolder, **hub_kwargs(kwargs))
+            check_saved_rank(config, shapes)
+        return config
 
     def _check(self) -> None:
         if self.pref_dim is None:

@@ -5,6 +5,8 @@ models whose adapter type is PANACEA:
 
 * ``preference`` joins ``special_peft_forward_args``, so ``model(..., preference=p)`` and ``model.generate(...,
   preference=p)`` consume it instead of passing it to the transformers model;
+* ``from_pretrained`` / ``load_adapter`` (and transformers' ``PeftAdapterMixin.load_adapter``) run the load-time
+  checks on every path and take a half-built adapter back out when a load fails (see ``loading``);
 * ``create_or_update_model_card`` (save_pretrained) and ``_upload_modified_files`` (push_to_hub, which replaces
   the saved README.md with the Hub's card before uploading) append the objectives and the loading instructions.
   These are cosmetic: if an upstream version drops either method, a warning is issued and the card is left as is,
@@ -24,10 +26,12 @@ from typing import Any
 from peft import PeftModel
 from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
 from peft.utils.peft_types import register_peft_method
+from transformers.integrations.peft import PeftAdapterMixin
 
 from ..compat.transformers_compat import UPLOAD_MODIFIED_FILES, optional_method
 from ._peft_type import PANACEA
 from .config import PanaceaConfig
+from .loading import wrap_peft_from_pretrained, wrap_peft_load_adapter, wrap_transformers_load_adapter
 from .model import PanaceaModel
 from .model_card import SECTION_HEADING, panacea_card_section
 
@@ -88,4 +92,22 @@ def register() -> None:
         register_peft_method(name="panacea", config_cls=PanaceaConfig, model_cls=PanaceaModel, prefix="panacea_")
     if not getattr(PeftModel.__init__, PATCHED, False):
         PeftModel.__init__ = _wrap_init(PeftModel.__init__)
+    patch_loaders()
     patch_model_card(PeftModel)
+
+
+def _mark(function: Callable[..., Any]) -> Callable[..., Any]:
+    setattr(function, PATCHED, True)
+    return function
+
+
+def patch_loaders() -> None:
+    """Route PEFT's and transformers' adapter loaders through the Panacea load checks (idempotent)."""
+    if not getattr(PeftModel.from_pretrained, PATCHED, False):
+        wrapper = wrap_peft_from_pretrained(PeftModel.__dict__["from_pretrained"].__func__)
+        _mark(wrapper.__func__)
+        PeftModel.from_pretrained = wrapper
+    if not getattr(PeftModel.load_adapter, PATCHED, False):
+        PeftModel.load_adapter = _mark(wrap_peft_load_adapter(PeftModel.load_adapter))
+    if not getattr(PeftAdapterMixin.load_adapter, PATCHED, False):
+        PeftAdapterMixin.load_adapter = _mark(wrap_transformers_load_adapter(PeftAdapterMixin.load_adapter))
