@@ -278,13 +278,10 @@ class PanaceaOnlineMixin(PanaceaTrainerMixin):
         if torch.is_grad_enabled():
             raise RuntimeError("Per-row preferences with chunked gradient passes are not supported.")
         pieces = []
-        try:
-            for start in range(0, rows, batch_size):
-                state.value = full[start : start + batch_size]
+        for start in range(0, rows, batch_size):
+            with state.call_scoped(full[start : start + batch_size]):
                 chunk = _row_slice(call, rows, start, start + batch_size)
                 pieces.append(upstream(*chunk.args, **chunk.kwargs))
-        finally:
-            state.value = full
         logps = torch.cat([p[0] for p in pieces])
         entropies = torch.cat([p[1] for p in pieces]) if pieces[0][1] is not None else None
         aux = torch.stack([p[2] for p in pieces]).mean() if pieces[0][2] is not None else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -44,6 +44,11 @@ class PanaceaModel(BaseTuner):
 
     Besides the usual tuner API it offers ``set_preference``, ``get_preference``, the ``preference`` context manager,
     ``orthogonal_regularization`` and ``export_lora``; ``PeftModel`` forwards these attribute look-ups here.
+
+    Thread safety: forward and generate calls that pass ``preference=`` (or run inside ``with
+    model.preference(...)``) may run concurrently from several threads, each at its own preference.
+    ``set_preference``, merging, unmerging, loading or deleting adapters and training change state shared by every
+    thread: do them while no other thread is using the model.
     """
 
     prefix: str = "panacea_"
@@ -147,20 +152,27 @@ class PanaceaModel(BaseTuner):
         ``preference`` is a sequence, array or tensor of shape (m,), a dict keyed by ``preference_names``, or a
         tensor of shape (batch, m) giving each sample its own preference. With gradient checkpointing, keep it set
         from the forward until after ``backward()``: the recomputed forward reads it again.
+
+        This is the model's own preference, seen by every thread: setting it while another thread runs a forward
+        is not thread-safe (that forward may mix the old and new values across layers). To serve several
+        preferences concurrently, pass ``preference=`` to each call instead, which is scoped to its thread.
         """
         state = self._active_state(adapter_name)
         state.value = state.validate(preference, normalize)
 
     def get_preference(self, adapter_name: str | None = None) -> torch.Tensor:
-        """A copy of the current preference, shape (m,) or (batch, m)."""
+        """A copy of the current preference, shape (m,) or (batch, m): inside a ``with model.preference(...)`` block
+        or a ``preference=`` call that one, for the calling thread only."""
         return self._active_state(adapter_name).value.clone()
 
     @contextmanager
     def preference(
         self, preference: PreferenceLike, *, normalize: bool = False, adapter_name: str | None = None
     ) -> Iterator[None]:
-        """Use ``preference`` inside the block and restore the previous one on exit (inference only: raises in
-        training mode, where a backward after the block would recompute checkpointed layers with the old one)."""
+        """Use ``preference`` inside the block, in this thread (or asyncio task) only: other threads keep seeing the
+        model's own preference, and it is back on exit. Inference only: raises in training mode, where a backward
+        after the block would recompute checkpointed layers with the other one. Inside the block, ``set_preference``
+        and merging raise (the block's preference would hide or be merged in place of the model's own)."""
         if self.training:
             raise ValueError(
                 "`with model.preference(...)` is for inference and the model is in training mode: a backward pass "
@@ -175,16 +187,13 @@ class PanaceaModel(BaseTuner):
         self, preference: PreferenceLike, normalize: bool, adapter_name: str | None
     ) -> Iterator[None]:
         state = self._active_state(adapter_name)
-        previous = state.value
-        state.value = state.validate(preference, normalize)
-        try:
+        with state.call_scoped(state.validate(preference, normalize)):
             yield
-        finally:
-            state.value = previous
 
     @contextmanager
     def _enable_peft_forward_hooks(self, *args: Any, **kwargs: Any) -> Iterator[None]:
-        """Applies a ``preference=`` keyword of ``PeftModel.forward``/``generate`` for the duration of the call."""
+        """Applies a ``preference=`` keyword of ``PeftModel.forward``/``generate`` for the duration of the call, in
+        the calling thread only: concurrent calls with different preferences each get their own."""
         preference = kwargs.get("preference")
         if preference is None:
             yield
@@ -199,24 +208,25 @@ class PanaceaModel(BaseTuner):
             yield
 
     def generate(self, *args: Any, **kwargs: Any) -> Any:
-        """Generate, repeating per-sample preferences to match the beams / return sequences."""
+        """Generate, repeating per-sample preferences to match the beams / return sequences (for this call only)."""
         states = [self.preference_states[n] for n in self.active_adapters if n in self.preference_states]
         expand = _generation_expand_size(self.model, kwargs)
-        if expand == 1 or not any(state.is_per_sample for state in states):
-            return self.model.generate(*args, **kwargs)
-        previous = [state.value for state in states]
-        try:
+        with ExitStack() as stack:
             for state in states:
-                if state.is_per_sample:
-                    state.value = state.value.repeat_interleave(expand, dim=0)
+                if expand > 1 and state.is_per_sample:
+                    stack.enter_context(state.call_scoped(state.value.repeat_interleave(expand, dim=0)))
             return self.model.generate(*args, **kwargs)
-        finally:
-            for state, value in zip(states, previous, strict=True):
-                state.value = value
 
     # --------------------------------------------------------------------------------- merge and penalties
     def _check_merge_allowed(self) -> None:
         super()._check_merge_allowed()
+        scoped = [n for n, state in self.preference_states.items() if state.is_call_scoped]
+        if scoped:
+            raise RuntimeError(
+                f"Cannot merge adapter(s) {scoped} inside a `with model.preference(...)` block or a call with "
+                "`preference=`: the merged weights would hold the block's preference while the model keeps its "
+                "own. Merge outside the block, after `set_preference(p)`."
+            )
         per_sample = [
             n for n in self.active_adapters if n in self.preference_states and self.preference_states[n].is_per_sample
         ]

@@ -2,12 +2,16 @@
 
 The preference is runtime state, not a parameter or buffer: it must never be saved with the weights, and DDP would
 overwrite a buffer with rank 0's value on every forward. One :class:`PreferenceState` object is shared by every
-layer of an adapter, so switching the preference is O(1) in model depth.
+layer of an adapter, so switching the preference is O(1) in model depth; a per-call preference lives in a context
+variable, so it is scoped to its own thread or asyncio task.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -100,12 +104,42 @@ def validate_preference(
     return tensor
 
 
+class _Snapshot:
+    """One preference tensor and its copies converted per (device, dtype), made once per value, not per layer."""
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+        self.converted: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+    def on(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        key = (device, dtype)
+        if key not in self.converted:  # two threads may both convert: same result, either copy is kept
+            self.converted[key] = self.tensor.to(device=device, dtype=dtype)
+        return self.converted[key]
+
+
+# Call-scoped preferences (``preference=`` on forward/generate, ``with model.preference(...)``) of the current
+# thread or asyncio task, by adapter state. A new thread starts with none, so a thread pool of calls at different
+# preferences never sees another call's preference; the shared value is never written by them.
+_CALL_SCOPED: ContextVar[Mapping[PreferenceState, _Snapshot]] = ContextVar(
+    "peft_panacea_call_scoped_preferences", default=MappingProxyType({})
+)
+
+
 class PreferenceState:
     """The preference of one adapter, shared by reference between the model and all of its layers.
 
+    ``value`` is what the current call sees: the call-scoped preference of this thread (or asyncio task) when one
+    is set with :meth:`call_scoped`, otherwise the shared one, which ``set_preference`` sets for every thread.
+
+    Thread safety: call-scoped preferences are per thread, so concurrent forward/generate calls that each pass
+    their own preference are safe. Setting the shared value while another thread runs a forward is not: that
+    forward may read the old value in some layers and the new one in others. Merging, unmerging and training
+    change shared state and are not thread-safe either.
+
     ``merged_layers`` counts layers whose base weight currently holds this adapter merged at ``value``; while it is
-    non-zero the preference cannot change, because merged weights would silently keep the old one. This lock is
-    the one record of the merged preference: unmerging subtracts the update at ``value``, which it keeps frozen.
+    non-zero the preference cannot change (shared or call-scoped), because merged weights would silently keep the
+    old one.
     """
 
     def __init__(self, adapter_name: str, pref_dim: int, names: Sequence[str] | None, initial: torch.Tensor):
@@ -113,34 +147,56 @@ class PreferenceState:
         self.pref_dim = pref_dim
         self.names = list(names) if names else None
         self.merged_layers = 0
-        self._cache: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
-        self.value = initial
+        self._shared = _Snapshot(initial)
+
+    def _current(self) -> _Snapshot:
+        return _CALL_SCOPED.get().get(self, self._shared)
 
     @property
     def value(self) -> torch.Tensor:
-        return self._value
+        return self._current().tensor
 
     @value.setter
     def value(self, tensor: torch.Tensor) -> None:
+        self._refuse_while_merged()
+        if self.is_call_scoped:
+            raise RuntimeError(
+                f"Cannot set the preference of adapter '{self.adapter_name}' for every thread from inside a "
+                "`with model.preference(...)` block or a call with `preference=`: the block's own preference would "
+                "hide it until the block ends. Set it before or after the block."
+            )
+        self._shared = _Snapshot(tensor)
+
+    @property
+    def is_call_scoped(self) -> bool:
+        """Whether the current thread (or asyncio task) is inside a call-scoped preference of this adapter."""
+        return self in _CALL_SCOPED.get()
+
+    @contextmanager
+    def call_scoped(self, tensor: torch.Tensor) -> Iterator[None]:
+        """Use ``tensor`` (already validated) in this thread / asyncio task only, until the block ends."""
+        self._refuse_while_merged()
+        token = _CALL_SCOPED.set(MappingProxyType({**_CALL_SCOPED.get(), self: _Snapshot(tensor)}))
+        try:
+            yield
+        finally:
+            _CALL_SCOPED.reset(token)
+
+    def _refuse_while_merged(self) -> None:
         if self.merged_layers:
             raise RuntimeError(
                 f"Adapter '{self.adapter_name}' is merged into the base weights at preference "
-                f"{self._value.tolist()}; changing it now would leave stale merged weights. "
+                f"{self._shared.tensor.tolist()}; changing it now would leave stale merged weights. "
                 "Call `model.unmerge_adapter()` first, then set the new preference."
             )
-        self._value = tensor
-        self._cache = {}
 
     @property
     def is_per_sample(self) -> bool:
-        return is_per_sample(self._value)
+        return is_per_sample(self.value)
 
     def validate(self, pref: PreferenceLike, normalize: bool = False) -> torch.Tensor:
         return validate_preference(pref, self.pref_dim, self.names, normalize)
 
     def on(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """The preference on ``device``/``dtype``, converted once per value instead of once per layer."""
-        key = (device, dtype)
-        if key not in self._cache:
-            self._cache[key] = self._value.to(device=device, dtype=dtype)
-        return self._cache[key]
+        """The current preference on ``device``/``dtype``, converted once per value instead of once per layer."""
+        return self._current().on(device, dtype)
