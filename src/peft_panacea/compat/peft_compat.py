@@ -45,6 +45,12 @@ HOOKS: tuple[Hook, ...] = (
     Hook(_TUNER, "_check_merge_allowed", "override: refuse merging a per-sample preference", ("self",)),
     Hook(
         _TUNER,
+        "_unload_and_optionally_merge",
+        "override: check every layer's merged weight before merge_and_unload(safe_merge=True) changes any",
+        ("self", "merge", "progressbar", "safe_merge", "adapter_names"),
+    ),
+    Hook(
+        _TUNER,
         "_remap_adapter_state_dict_for_load",
         "override: check saved shapes against the config before loading",
         ("model", "config", "adapter_name", "state_dict"),

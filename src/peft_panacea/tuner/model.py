@@ -16,7 +16,7 @@ from ..compat.trl_compat import is_fused_lm_head_call
 from .checks import check_adapter_weights_match
 from .config import PanaceaConfig
 from .export import check_export_directory, write_lora_adapter
-from .layer import PanaceaLayer, PanaceaLinear
+from .layer import PanaceaLayer, PanaceaLinear, broken_merge_message
 from .preference import PreferenceLike, PreferenceState
 
 _ATTN_MLP = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -235,6 +235,34 @@ class PanaceaModel(BaseTuner):
                 f"Cannot merge adapter(s) {per_sample} while a per-sample (batch, m) preference is set: merged "
                 "weights hold one preference. Call set_preference with a single (m,) vector first."
             )
+
+    def merge_adapter(self, adapter_names: list[str] | None = None, safe_merge: bool = False) -> None:
+        """PEFT's ``merge_adapter``, all or nothing: with ``safe_merge`` every layer's merged weight is checked for
+        NaN/inf before any layer is changed."""
+        if safe_merge:
+            self._check_merged_weights_are_finite(adapter_names)
+        super().merge_adapter(adapter_names=adapter_names, safe_merge=safe_merge)
+
+    def _unload_and_optionally_merge(
+        self,
+        merge: bool = True,
+        progressbar: bool = False,
+        safe_merge: bool = False,
+        adapter_names: list[str] | None = None,
+    ) -> nn.Module:
+        if merge and safe_merge:  # before PEFT merges and unloads the first layer
+            self._check_merged_weights_are_finite(adapter_names)
+        return super()._unload_and_optionally_merge(merge, progressbar, safe_merge, adapter_names)
+
+    def _check_merged_weights_are_finite(self, adapter_names: list[str] | None) -> None:
+        self._check_merge_allowed()
+        for _, layer in self.panacea_layers():
+            names = adapter_names if adapter_names is not None else layer.active_adapters
+            for name in names:
+                if name in layer.panacea_A and name not in layer.merged_adapters:
+                    merged, _ = layer.merged_weight(name)
+                    if not torch.isfinite(merged).all():
+                        raise ValueError(broken_merge_message(name))
 
     def panacea_layers(self) -> Iterator[tuple[str, PanaceaLayer]]:
         """``(module path, layer)`` for every Panacea layer of the wrapped model."""
