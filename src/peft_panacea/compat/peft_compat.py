@@ -75,6 +75,12 @@ HOOKS: tuple[Hook, ...] = (
     ),
     Hook(
         "peft.peft_model.PeftModel",
+        "save_pretrained",
+        "registration (wrapped): the card of each adapter saved in a sub-folder",
+        ("self", "save_directory", "safe_serialization", "selected_adapters"),
+    ),
+    Hook(
+        "peft.peft_model.PeftModel",
         "load_adapter",
         "loading (wrapped): delete the Panacea adapter a failed load added",
         ("self", "model_id", "adapter_name"),

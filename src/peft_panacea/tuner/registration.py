@@ -7,8 +7,10 @@ models whose adapter type is PANACEA:
   preference=p)`` consume it instead of passing it to the transformers model;
 * ``from_pretrained`` / ``load_adapter`` (and transformers' ``PeftAdapterMixin.load_adapter``) run the load-time
   checks on every path and take a half-built adapter back out when a load fails (see ``loading``);
-* ``create_or_update_model_card`` (save_pretrained) and ``_upload_modified_files`` (push_to_hub, which replaces
-  the saved README.md with the Hub's card before uploading) append the objectives and the loading instructions.
+* ``create_or_update_model_card`` (save_pretrained, after PEFT has written its standard card),
+  ``save_pretrained`` (the cards of adapters saved in sub-folders) and ``_upload_modified_files`` (push_to_hub,
+  which replaces the saved README.md with the Hub's card before uploading) write the objectives and the loading
+  instructions of the adapter stored in each folder, replacing what an earlier save wrote.
   These are cosmetic: if an upstream version drops either method, a warning is issued and the card is left as is,
   so ``import peft_panacea`` never fails because of them.
 
@@ -19,6 +21,7 @@ module needs it before this module can import the config.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any
@@ -33,10 +36,11 @@ from ._peft_type import PANACEA
 from .config import PanaceaConfig
 from .loading import wrap_peft_from_pretrained, wrap_peft_load_adapter, wrap_transformers_load_adapter
 from .model import PanaceaModel
-from .model_card import SECTION_HEADING, panacea_card_section
+from .model_card import write_card_section
 
 PATCHED = "_peft_panacea_patched"
-CARD_METHODS = ("create_or_update_model_card", UPLOAD_MODIFIED_FILES)
+CARD_WRITER = "create_or_update_model_card"
+CARD_METHODS = (CARD_WRITER, UPLOAD_MODIFIED_FILES)
 
 
 def _is_panacea(model: PeftModel) -> bool:
@@ -54,25 +58,52 @@ def _wrap_init(init: Callable[..., None]) -> Callable[..., None]:
     return __init__
 
 
-def _append_card_section(model: PeftModel, directory: str) -> None:
-    path = os.path.join(directory, "README.md")
-    text = "---\nlibrary_name: peft\n---\n"  # a new card starts with the metadata block PEFT expects
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    if SECTION_HEADING not in text:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n" + panacea_card_section(model.peft_config[model.active_adapter]))
+def _panacea_configs(model: PeftModel, names: list[str] | None = None) -> dict[str, PanaceaConfig]:
+    configs = {name: model.peft_config[name] for name in (names or model.peft_config)}
+    return {name: config for name, config in configs.items() if isinstance(config, PanaceaConfig)}
 
 
-def _wrap_with_card(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``method(self, directory, ...)`` after adding the Panacea card section to ``directory``'s README."""
+def _write_root_section(model: PeftModel, directory: str) -> None:
+    """The root folder holds the adapter named "default" (PEFT saves the others in sub-folders)."""
+    config = _panacea_configs(model).get("default")
+    if config is not None:
+        write_card_section(directory, config)
+
+
+def _wrap_with_card(method: Callable[..., Any], *, after: bool) -> Callable[..., Any]:
+    """Write the Panacea section of ``directory``'s README around ``method(self, directory, ...)``: after it when
+    it writes the card (PEFT fills its standard template only when no README exists yet), before it when it uploads.
+    """
 
     @functools.wraps(method)
     def wrapper(self: PeftModel, directory: str, *args: Any, **kwargs: Any) -> Any:
-        if _is_panacea(self):
-            _append_card_section(self, directory)
-        return method(self, directory, *args, **kwargs)
+        if not _is_panacea(self):
+            return method(self, directory, *args, **kwargs)
+        if not after:
+            _write_root_section(self, directory)
+        result = method(self, directory, *args, **kwargs)
+        if after:
+            _write_root_section(self, directory)
+        return result
+
+    setattr(wrapper, PATCHED, True)
+    return wrapper
+
+
+def _wrap_save_pretrained(save_pretrained: Callable[..., Any]) -> Callable[..., Any]:
+    """``save_pretrained`` that also writes the card of each Panacea adapter saved in a sub-folder."""
+
+    signature = inspect.signature(save_pretrained)
+
+    @functools.wraps(save_pretrained)
+    def wrapper(self: PeftModel, *args: Any, **kwargs: Any) -> Any:
+        result = save_pretrained(self, *args, **kwargs)
+        call = signature.bind(self, *args, **kwargs).arguments
+        if call.get("is_main_process", True):
+            for name, config in _panacea_configs(self, call.get("selected_adapters")).items():
+                if name != "default":
+                    write_card_section(os.path.join(call["save_directory"], name), config)
+        return result
 
     setattr(wrapper, PATCHED, True)
     return wrapper
@@ -83,7 +114,10 @@ def patch_model_card(cls: type) -> None:
     for name in CARD_METHODS:
         method = optional_method(cls, name, "the Panacea section of the model card")
         if method is not None and not getattr(method, PATCHED, False):
-            setattr(cls, name, _wrap_with_card(method))
+            setattr(cls, name, _wrap_with_card(method, after=name == CARD_WRITER))
+    save_pretrained = getattr(cls, "save_pretrained", None)
+    if save_pretrained is not None and not getattr(save_pretrained, PATCHED, False):
+        cls.save_pretrained = _wrap_save_pretrained(save_pretrained)
 
 
 def register() -> None:
