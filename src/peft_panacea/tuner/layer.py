@@ -96,6 +96,7 @@ class PanaceaLayer(BaseTunerLayer):
         self.panacea_dropout = nn.ModuleDict({})
         self.panacea_pref: dict[str, PreferenceState] = {}
         self.panacea_merge_records: dict[str, MergeRecord] = {}  # what unmerging needs, per merged adapter
+        self.module_path = "?"  # set by the tuner on injection, for error messages
         self._disable_adapters = False
         self.merged_adapters: list[str] = []
         self.kwargs = kwargs
@@ -241,13 +242,15 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
         x = self._cast_input_dtype(x, down.weight.dtype)
         hidden = down(self.panacea_dropout[adapter_name](x))
         diag = self.diagonal(adapter_name) * self.scaling[adapter_name]  # scale r+m values, not the output
+        if is_per_sample(diag) and (x.dim() < 2 or x.shape[0] != diag.shape[0]):
+            raise ValueError(
+                f"The per-sample preference has {diag.shape[0]} rows but layer '{self.module_path}' sees an input "
+                f"of shape {tuple(x.shape)}, not one row per sample: pass one preference row per sample, or a "
+                "single (m,) vector for the whole batch. A layer that sees the tokens of the whole batch flattened "
+                "or routed (an MoE expert or shared expert) cannot take per-sample preferences: leave it out with "
+                "`exclude_modules`."
+            )
         if is_per_sample(diag):
-            if x.dim() < 2 or x.shape[0] != diag.shape[0]:
-                raise ValueError(
-                    f"The per-sample preference has {diag.shape[0]} rows but this batch has "
-                    f"{x.shape[0] if x.dim() >= 2 else 'no batch dimension'} samples: pass one preference row per "
-                    "sample, or a single (m,) vector for the whole batch."
-                )
             diag = diag.view(diag.shape[0], *([1] * (hidden.dim() - 2)), diag.shape[-1])
         return self.panacea_B[adapter_name](hidden * diag)
 

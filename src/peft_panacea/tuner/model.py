@@ -123,6 +123,7 @@ class PanaceaModel(BaseTuner):
             fan_in_fan_out=fan_in_fan_out,
             inference_mode=config.inference_mode,
         )
+        new_module.module_path = current_key
         if adapter_name not in self.active_adapters:
             new_module.requires_grad_(False)
         self._replace_module(parent, target_name, new_module, target)

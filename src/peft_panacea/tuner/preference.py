@@ -20,6 +20,7 @@ import torch
 PreferenceLike = Sequence[float] | np.ndarray | torch.Tensor | Mapping[str, float]
 
 SUM_TOLERANCE = 1e-4
+_MAX_SHOWN = 5
 
 
 def is_per_sample(pref: torch.Tensor) -> bool:
@@ -65,6 +66,7 @@ def validate_preference(
     """
     if isinstance(pref, Mapping):
         pref = _from_mapping(pref, pref_dim, names)
+    tolerance = sum_tolerance(pref, pref_dim)
     if isinstance(pref, torch.Tensor):
         # a copy, never a view of the caller's tensor: editing it later must not bypass these checks
         tensor = pref.detach().to(device="cpu", dtype=torch.float32, copy=True)
@@ -94,14 +96,32 @@ def validate_preference(
         raise ValueError("Preference is all zeros; at least one objective needs a positive weight.")
     if normalize:
         return tensor / sums
-    if ((sums - 1).abs() > SUM_TOLERANCE).any():
-        shown = [round(v, 4) for v in sums.flatten().tolist()]
-        total = shown if is_per_sample(tensor) else shown[0]
+    off = ((sums - 1).abs() > tolerance).flatten()
+    if off.any():
+        shown = [round(v, 4) for v in sums.flatten()[off].tolist()]
+        if is_per_sample(tensor):
+            rows = off.nonzero().flatten().tolist()
+            more = f" and {len(rows) - _MAX_SHOWN} more" if len(rows) > _MAX_SHOWN else ""
+            where = f"Rows {rows[:_MAX_SHOWN]}{more} of the preference sum to {shown[:_MAX_SHOWN]}"
+        else:
+            where = f"Preference sums to {shown[0]}"
         raise ValueError(
-            f"Preference sums to {total} instead of 1 (tolerance {SUM_TOLERANCE}). "
+            f"{where} instead of 1 (tolerance {tolerance:.3g}). "
             "Pass weights on the simplex, or call with normalize=True to rescale them."
         )
     return tensor
+
+
+def sum_tolerance(pref: Any, pref_dim: int) -> float:
+    """How far from 1 the sum of ``pref`` may be: 1e-4, or the rounding of ``pref_dim`` weights in a half-precision
+    input (``preference_grid(3, 11).half()`` has rows summing to 1 +- 2.4e-3)."""
+    if isinstance(pref, torch.Tensor) and pref.is_floating_point():
+        resolution = torch.finfo(pref.dtype).eps
+    elif isinstance(pref, np.ndarray) and np.issubdtype(pref.dtype, np.floating):
+        resolution = float(np.finfo(pref.dtype).eps)
+    else:
+        return SUM_TOLERANCE
+    return max(SUM_TOLERANCE, pref_dim * resolution)
 
 
 class _Snapshot:
