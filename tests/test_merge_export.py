@@ -160,3 +160,17 @@ def test_a_safe_merge_that_fails_merges_nothing(input_ids):
     assert torch.equal(model(input_ids).logits, expected)  # no base weight was touched
     model.merge_adapter(safe_merge=True)
     assert all(layer.merged for layer in layers)
+
+
+@pytest.mark.parametrize("unload", ["merge_and_unload", "unload"])
+def test_the_preference_of_an_unloaded_adapter_cannot_be_set(input_ids, unload):
+    model = panacea_model("llama")
+    model.set_preference([0.3, 0.7])
+    expected = (
+        model(input_ids).logits if unload == "merge_and_unload" else MODEL_FACTORIES["llama"](0)(input_ids).logits
+    )
+    base = getattr(model, unload)()
+    for call in (lambda: model.set_preference([0.5, 0.5]), model.get_preference):
+        with pytest.raises(ValueError, match="were unloaded: merge_and_unload\\(\\) / unload\\(\\) returned the base"):
+            call()
+    torch.testing.assert_close(base(input_ids).logits, expected, atol=1e-5, rtol=1e-5)

@@ -57,6 +57,7 @@ class PanaceaModel(BaseTuner):
 
     def __init__(self, model: nn.Module, config: Any, adapter_name: str, **kwargs: Any) -> None:
         self.preference_states: dict[str, PreferenceState] = {}
+        self.unloaded_adapters: set[str] = set()  # taken out by merge_and_unload() / unload()
         super().__init__(model, config, adapter_name, **kwargs)
 
     # ----------------------------------------------------------------------------------------- injection
@@ -77,6 +78,7 @@ class PanaceaModel(BaseTuner):
             initial = torch.tensor(config.init_preference, dtype=torch.float32)
             state = PreferenceState(adapter_name, config.pref_dim, config.preference_names, initial)
             self.preference_states[adapter_name] = state
+            self.unloaded_adapters.discard(adapter_name)
         return state
 
     def _create_and_replace(
@@ -134,6 +136,12 @@ class PanaceaModel(BaseTuner):
 
     # ---------------------------------------------------------------------------------------- preference
     def _active_state(self, adapter_name: str | None) -> PreferenceState:
+        if not self.preference_states and self.unloaded_adapters:
+            raise ValueError(
+                f"The Panacea adapter(s) {sorted(self.unloaded_adapters)} were unloaded: merge_and_unload() / "
+                "unload() returned the base model, which holds no Panacea layer, so there is no preference to set "
+                "or read. Use the returned model (merged at the preference it had), or load the adapter again."
+            )
         if adapter_name is None:
             active = [name for name in self.active_adapters if name in self.preference_states]
             if len(active) != 1:
@@ -253,7 +261,10 @@ class PanaceaModel(BaseTuner):
     ) -> nn.Module:
         if merge and safe_merge:  # before PEFT merges and unloads the first layer
             self._check_merged_weights_are_finite(adapter_names)
-        return super()._unload_and_optionally_merge(merge, progressbar, safe_merge, adapter_names)
+        model = super()._unload_and_optionally_merge(merge, progressbar, safe_merge, adapter_names)
+        self.unloaded_adapters |= set(self.preference_states)  # no layer reads these states any more
+        self.preference_states.clear()
+        return model
 
     def _check_merged_weights_are_finite(self, adapter_names: list[str] | None) -> None:
         self._check_merge_allowed()
