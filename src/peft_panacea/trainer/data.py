@@ -14,8 +14,11 @@ from typing import Any
 import torch
 from datasets import IterableDataset
 
+from ..tuner.preference import validate_preference
+
 LABELS = "preference_labels"
 OBJECTIVE = "objective"
+PREFERENCE = "preference"
 _ALLOWED = {-1, 0, 1}
 
 
@@ -69,19 +72,41 @@ def _splits(dataset: Any, name: str) -> list[tuple[Any, str]]:
     return [(dataset, name)]
 
 
-def check_preference_labels(dataset: Any, pref_dim: int, name: str = "dataset") -> None:
-    """Raise ``ValueError`` naming the column and row when ``preference_labels`` is missing or malformed.
+def check_not_empty(dataset: Any, name: str = "dataset") -> None:
+    """Refuse a map-style dataset (or split) without rows, which would otherwise fail deep inside the trainer."""
+    for split, split_name in _splits(dataset, name):
+        if split is not None and not is_stream(split) and hasattr(split, "__len__") and len(split) == 0:
+            raise ValueError(f"{split_name} has no rows; pass a dataset with at least one example.")
+
+
+def _require_pair_columns(dataset: Any, name: str) -> None:
+    """TRL's DPO needs the two completions of a pair, raw (``chosen``) or tokenized (``chosen_ids``, ...)."""
+    columns = getattr(dataset, "column_names", None)
+    for side in ("chosen", "rejected"):
+        if columns is not None and not any(column.startswith(side) for column in columns):
+            raise ValueError(
+                f"{name} has no `{side}` column (columns: {columns}). A DPO pair needs `prompt`, `chosen` and "
+                f"`rejected`; or use a converter from peft_panacea.converters."
+            )
+
+
+def check_dpo_dataset(dataset: Any, pref_dim: int, name: str = "dataset") -> None:
+    """Raise ``ValueError`` naming the column and row when a DPO dataset is empty, lacks a completion column, or
+    when ``preference_labels`` is missing or malformed.
 
     Each row needs ``pref_dim`` labels in {-1, 0, 1}: +1 chosen better on that objective, -1 rejected better,
     0 unknown. A dataset whose rows are all unlabelled is refused (its loss would be exactly 0); some unlabelled
-    rows give a warning. A streamed dataset is only checked for the column here: its rows are checked by the
+    rows give a warning. A streamed dataset is only checked for its columns here: its rows are checked by the
     collator as they are batched.
     """
     fix = (
         f"Add one with {pref_dim} values per row: +1 when `chosen` is better on that objective, -1 when `rejected` "
         "is, 0 when unknown; or use a converter from peft_panacea.converters."
     )
+    check_not_empty(dataset, name)
     for split, split_name in _splits(dataset, name):
+        if split is not None:
+            _require_pair_columns(split, split_name)
         if not _require_column(split, LABELS, split_name, fix):
             continue
         unlabelled = 0
@@ -105,6 +130,7 @@ def check_preference_labels(dataset: Any, pref_dim: int, name: str = "dataset") 
 
 def objectives_as_indices(dataset: Any, names: Sequence[str], name: str = "dataset") -> Any:
     """Check the SFT ``objective`` column and map names to indices (a streamed dataset: the collator does both)."""
+    check_not_empty(dataset, name)
     if isinstance(dataset, dict):
         return {key: objectives_as_indices(split, names, f"{name}['{key}']") for key, split in dataset.items()}
     fix = (
@@ -120,3 +146,28 @@ def objectives_as_indices(dataset: Any, names: Sequence[str], name: str = "datas
         except ValueError as err:
             raise ValueError(f"{name} row {row}: {err}") from None
     return dataset.remove_columns(OBJECTIVE).add_column(OBJECTIVE, indices)
+
+
+def check_preference_column(
+    dataset: Any, pref_dim: int, names: Sequence[str] | None, per_group: bool, name: str = "train_dataset"
+) -> None:
+    """Check an online trainer's optional ``preference`` column in every row before training, not when a row is
+    first rolled out; it is only read with per-group preferences, so it is refused otherwise."""
+    for split, split_name in _splits(dataset, name):
+        columns = getattr(split, "column_names", None)
+        if split is None or columns is None or PREFERENCE not in columns:
+            continue
+        if not per_group:
+            raise ValueError(
+                f"{split_name} has a `{PREFERENCE}` column, which only preference_granularity='group' reads (one "
+                "preference per prompt group); set it, or drop the column to draw preferences per batch."
+            )
+        if is_stream(split):
+            continue
+        for row, value in enumerate(split[PREFERENCE]):
+            if value is None:
+                continue
+            try:
+                validate_preference(value, pref_dim, names)
+            except ValueError as err:
+                raise ValueError(f"{split_name} row {row}: {err}") from None

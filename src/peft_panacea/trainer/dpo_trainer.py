@@ -13,7 +13,7 @@ from trl import DPOTrainer
 from ..compat.trl_compat import fused_log_probs
 from ..tuner.preference import is_per_sample
 from .core import PanaceaTrainerMixin, resolve_panacea_config
-from .data import LABELS, check_preference_labels, parse_preference_labels
+from .data import LABELS, check_dpo_dataset, parse_preference_labels
 from .dpo_config import PanaceaDPOConfig
 
 _NOT_MODEL_INPUTS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps", LABELS}
@@ -47,7 +47,7 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
             raise ValueError("PanaceaDPOTrainer uses the adapter-disabled base model as reference; drop `ref_model`.")
         config = resolve_panacea_config(model, peft_config)
         for name, dataset in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset)):
-            check_preference_labels(dataset, config.pref_dim, name)
+            check_dpo_dataset(dataset, config.pref_dim, name)
         super().__init__(
             model=model,
             args=args,
