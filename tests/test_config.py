@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from peft_panacea import PanaceaConfig
@@ -25,10 +26,17 @@ def test_the_paper_recipe_is_one_option_away():
         ({"pref_dim": 1}, "pref_dim` must be an integer >= 2"),
         ({"pref_dim": 2.0}, "pref_dim` must be an integer >= 2"),
         ({"pref_dim": 2, "r": 0}, "`r` must be a positive integer"),
-        ({"pref_dim": 2, "lora_alpha": 0}, "`lora_alpha` must be > 0"),
+        ({"pref_dim": 2, "lora_alpha": 0}, "`lora_alpha` must be a finite number > 0"),
+        ({"pref_dim": 2, "lora_alpha": float("inf")}, "`lora_alpha` must be a finite number > 0"),
+        ({"pref_dim": 2, "lora_alpha": float("nan")}, "`lora_alpha` must be a finite number > 0"),
+        ({"pref_dim": 2, "lora_alpha": "16"}, "`lora_alpha` must be a finite number > 0"),
+        ({"pref_dim": 2, "orth_reg_weight": float("inf")}, "`orth_reg_weight` must be a finite number >= 0"),
+        ({"pref_dim": 2, "preference_names": "ab"}, "a list of 2 names, not the string 'ab'"),
+        ({"pref_dim": 2, "init_preference": {"a": 0.5, "b": 0.5}}, "needs `preference_names`"),
+        ({"pref_dim": 2, "preference_names": ["a", "b"], "init_preference": {"a": 0.5}}, "missing names \\['b'\\]"),
         ({"pref_dim": 2, "init_panacea_weights": "gaussian"}, "`init_panacea_weights` must be True"),
         ({"pref_dim": 2, "lora_dropout": 1.0}, "`lora_dropout` must be in"),
-        ({"pref_dim": 2, "orth_reg_weight": -0.1}, "`orth_reg_weight` must be >= 0"),
+        ({"pref_dim": 2, "orth_reg_weight": -0.1}, "`orth_reg_weight` must be a finite number >= 0"),
         ({"pref_dim": 2, "bias": "all"}, "only bias='none'"),
         ({"pref_dim": 2, "preference_names": ["a"]}, "has 1 names but pref_dim=2"),
         ({"pref_dim": 2, "preference_names": ["a", "a"]}, "must be unique"),
@@ -56,3 +64,16 @@ def test_round_trip_through_json(tmp_path):
 def test_rank_is_r_plus_pref_dim():
     config = PanaceaConfig(r=8, pref_dim=3)
     assert config.rank == 11 and "rank" not in config.to_dict()  # derived, not saved
+
+
+def test_numpy_integers_and_a_dict_init_preference_are_accepted():
+    config = PanaceaConfig(
+        pref_dim=np.int64(2),
+        r=np.int32(4),
+        preference_names=("helpful", "harmless"),
+        init_preference={"harmless": 0.75, "helpful": 0.25},
+    )
+    assert (config.pref_dim, config.r) == (2, 4) and type(config.pref_dim) is int and type(config.r) is int
+    assert config.preference_names == ["helpful", "harmless"]
+    assert config.init_preference == [0.25, 0.75]  # in the order of preference_names
+    assert config.lora_alpha == 8

@@ -104,3 +104,57 @@ def test_ultrafeedback_labels_each_aspect_and_masks_not_available():
 def test_bad_rows_raise_naming_column_and_row(convert, rows, message):
     with pytest.raises(ValueError, match=message):
         convert(Dataset.from_list(rows))
+
+
+def _pku(**changes):
+    row = {"prompt": "p", "response_0": "a", "response_1": "b", "better_response_id": 1, "safer_response_id": 0}
+    return Dataset.from_list([{**row, **changes}])
+
+
+def test_pku_ids_read_as_floats_by_pandas_are_accepted():
+    data, _ = from_pku_saferlhf(_pku(better_response_id=1.0, safer_response_id=0.0))
+    assert data.to_list()[0] == {"prompt": "p", "chosen": "b", "rejected": "a", "preference_labels": [1, -1]}
+    with pytest.raises(ValueError, match="row 0: `better_response_id` = 0.5 must be 0 or 1"):
+        from_pku_saferlhf(_pku(better_response_id=0.5))
+
+
+@pytest.mark.parametrize(
+    "convert, rows, message",
+    [
+        (from_pku_saferlhf, _pku(response_0=None), "PKU-SafeRLHF row 0: `response_0` = None must be a string"),
+        (from_pku_saferlhf, _pku(prompt=None), "PKU-SafeRLHF row 0: `prompt` = None must be a string"),
+        (
+            from_helpsteer2,
+            Dataset.from_list(
+                [
+                    {"prompt": "p", "response": r, **dict.fromkeys(("helpfulness", "correctness"), s)}
+                    for r, s in (("a", 1), (None, 2))
+                ]
+            ),
+            "HelpSteer2 row 1: `response` = None must be a string",
+        ),
+        (
+            from_ultrafeedback,
+            Dataset.from_list(
+                [
+                    {
+                        "instruction": "p",
+                        "completions": [
+                            {"response": None, "annotations": {"helpfulness": {"Rating": "3"}}},
+                            {"response": "b", "annotations": {"helpfulness": {"Rating": "4"}}},
+                        ],
+                    }
+                ]
+            ),
+            "UltraFeedback row 0: `response` = None must be a string",
+        ),
+    ],
+)
+def test_missing_texts_are_refused(convert, rows, message):
+    kwargs = {}
+    if convert is from_helpsteer2:
+        kwargs = {"attributes": ("helpfulness", "correctness")}
+    elif convert is from_ultrafeedback:
+        kwargs = {"aspects": ("helpfulness",)}
+    with pytest.raises(ValueError, match=message):
+        convert(rows, **kwargs)

@@ -111,3 +111,66 @@ def test_export_refuses_per_sample_preference(tmp_path):
         model.export_lora(tmp_path / "lora")
     with pytest.raises(ValueError, match="length 3"):
         model.export_lora(tmp_path / "lora", preference=[0.2, 0.2, 0.6])
+
+
+@pytest.mark.parametrize(
+    "dtype, switches, update_scale",
+    [(torch.bfloat16, 200, 1.0), (torch.float16, 50, 1.0), (torch.float32, 50, 1.0), (torch.bfloat16, 20, 1e4)],
+    ids=["bf16", "fp16", "fp32", "bf16-update-swamps-the-weights"],
+)
+def test_switching_by_unmerge_set_merge_gives_the_base_weights_back_bit_for_bit(
+    input_ids, dtype, switches, update_scale
+):
+    model = panacea_model("llama")
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "panacea_B" in name:
+                param.mul_(update_scale)
+    model = model.to(dtype)
+    base = {name: p.detach().clone() for name, p in model.named_parameters() if "base_layer" in name}
+    with model.disable_adapter():
+        expected = model(input_ids).logits
+    for step in range(switches):
+        weight = step / (switches - 1)
+        model.set_preference([weight, 1 - weight])
+        model.merge_adapter()
+        model.unmerge_adapter()
+    assert all(torch.equal(p, base[name]) for name, p in model.named_parameters() if "base_layer" in name)
+    with model.disable_adapter():
+        assert torch.equal(model(input_ids).logits, expected)
+
+
+def test_a_safe_merge_that_fails_merges_nothing(input_ids):
+    model = panacea_model("llama")
+    expected = model(input_ids).logits
+    layers = [m for m in model.modules() if hasattr(m, "panacea_B")]
+    broken = layers[-1].panacea_B["default"].weight
+    good_value = broken[0, 0].item()
+    with torch.no_grad():
+        broken[0, 0] = float("inf")  # one broken layer, the last one merged
+    with pytest.raises(ValueError, match="NaNs detected in the merged weights.*default"):
+        model.merge_adapter(safe_merge=True)
+    assert not any(layer.merged for layer in layers)
+    with pytest.raises(ValueError, match="NaNs detected"):
+        model.merge_and_unload(safe_merge=True)
+    assert not any(layer.merged for layer in layers)
+    assert sum(isinstance(m, type(layers[0])) for m in model.modules()) == len(layers)  # none unloaded
+    with torch.no_grad():
+        broken[0, 0] = good_value
+    assert torch.equal(model(input_ids).logits, expected)  # no base weight was touched
+    model.merge_adapter(safe_merge=True)
+    assert all(layer.merged for layer in layers)
+
+
+@pytest.mark.parametrize("unload", ["merge_and_unload", "unload"])
+def test_the_preference_of_an_unloaded_adapter_cannot_be_set(input_ids, unload):
+    model = panacea_model("llama")
+    model.set_preference([0.3, 0.7])
+    expected = (
+        model(input_ids).logits if unload == "merge_and_unload" else MODEL_FACTORIES["llama"](0)(input_ids).logits
+    )
+    base = getattr(model, unload)()
+    for call in (lambda: model.set_preference([0.5, 0.5]), model.get_preference):
+        with pytest.raises(ValueError, match="were unloaded: merge_and_unload\\(\\) / unload\\(\\) returned the base"):
+            call()
+    torch.testing.assert_close(base(input_ids).logits, expected, atol=1e-5, rtol=1e-5)

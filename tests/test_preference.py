@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from peft_panacea import PanaceaConfig
+from peft_panacea.sampling import preference_grid
+
 from .models import MODEL_FACTORIES, panacea_model
 
 
@@ -40,6 +43,7 @@ def test_initial_preference_comes_from_config():
         ([-0.2, 1.2], "negative weights"),
         ([0.0, 0.0], "all zeros"),
         ([0.5, 0.6], "sums to 1.1 instead of 1.*normalize=True"),
+        ([[0.5, 0.5], [0.5, 0.6]], "Rows \\[1\\] of the preference sum to \\[1.1\\] instead of 1"),
         ({"helpful": 0.5, "honest": 0.5}, "unknown names \\['honest'\\] and missing names \\['harmless'\\]"),
         ({"helpful": 1.0}, "missing names \\['harmless'\\]"),
         (torch.empty(0, 2), "0 rows"),
@@ -52,6 +56,18 @@ def test_bad_preferences_raise_and_keep_the_previous_one(pref, message):
     with pytest.raises(ValueError, match=message):
         model.set_preference(pref)
     assert model.get_preference().tolist() == pytest.approx([0.4, 0.6])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, np.float16])
+def test_half_precision_preferences_on_the_simplex_are_accepted(dtype):
+    model = panacea_model("llama", pref_dim=3)
+    grid = preference_grid(3, 11)
+    rows = grid.numpy().astype(dtype) if dtype is np.float16 else grid.to(dtype)
+    model.set_preference(rows)  # rounding to half precision moves the sums off 1 by more than 1e-4
+    assert model.get_preference().shape == (66, 3)
+    off = torch.tensor([0.5, 0.25, 0.2]).to(torch.float16 if dtype is np.float16 else dtype)
+    with pytest.raises(ValueError, match="sums to 0.95"):
+        model.set_preference(off)
 
 
 def test_dict_without_names_is_rejected():
@@ -83,7 +99,9 @@ def test_per_sample_batch_equals_each_sample_alone(arch, input_ids):
 def test_per_sample_rows_must_match_batch(input_ids):
     model = panacea_model("llama")
     model.set_preference(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
-    with pytest.raises(ValueError, match="2 rows but this batch has 3 samples"):
+    with pytest.raises(
+        ValueError, match="2 rows but layer 'model.layers.0.self_attn.q_proj' sees an input of shape \\(3, 7, 32\\)"
+    ):
         model(input_ids)
 
 
@@ -230,3 +248,42 @@ def test_base_model_unchanged_by_preference_when_adapter_disabled(arch, input_id
     with model.disable_adapter():
         out = model(input_ids=input_ids, preference=[1.0, 0.0]).logits
     assert torch.equal(out, base)
+
+
+def _tiny_moe():
+    from transformers import Qwen2MoeConfig, Qwen2MoeForCausalLM
+
+    torch.manual_seed(0)
+    config = Qwen2MoeConfig(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        moe_intermediate_size=16,
+        shared_expert_intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_experts=4,
+        num_experts_per_tok=2,
+    )
+    return Qwen2MoeForCausalLM(config).eval()
+
+
+def test_a_layer_that_sees_flattened_tokens_is_named_in_the_per_sample_error(input_ids):
+    """An MoE shared expert sees (batch * tokens, hidden): per-sample rows cannot be matched to its rows."""
+    from peft import get_peft_model
+
+    targets = ["q_proj", "v_proj", "gate_proj"]
+    model = get_peft_model(_tiny_moe(), PanaceaConfig(pref_dim=2, target_modules=targets)).eval()
+    rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
+    with pytest.raises(
+        ValueError, match="'model.layers.0.mlp.shared_expert.gate_proj' sees an input of shape \\(21, 32\\)"
+    ):
+        model(input_ids=input_ids, preference=rows)
+    attention_only = get_peft_model(
+        _tiny_moe(), PanaceaConfig(pref_dim=2, target_modules=targets, exclude_modules=["shared_expert.gate_proj"])
+    ).eval()
+    batched = attention_only(input_ids=input_ids, preference=rows).logits
+    for i in range(3):
+        one = attention_only(input_ids=input_ids[i : i + 1], preference=rows[i]).logits
+        torch.testing.assert_close(batched[i : i + 1], one, atol=1e-5, rtol=1e-5)

@@ -1,6 +1,7 @@
 """Saving and loading through unmodified PEFT and transformers entry points."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -185,3 +186,38 @@ def test_an_adapter_saved_by_version_0_1_0_loads_with_the_same_outputs():
     for preference, logits in expected["last_logits"].items():
         got = model(input_ids=ids, preference=json.loads(preference)).logits[0, -1]
         torch.testing.assert_close(got, torch.tensor(logits), atol=1e-5, rtol=1e-5)
+
+
+def _card_objectives(folder: Path) -> list[str]:
+    card = (folder / "README.md").read_text()
+    assert card.count("## Panacea preference adapter") == 1, card
+    section = card.split("## Panacea preference adapter", 1)[1].split("```", 1)[0]
+    return [line.split("`")[1] for line in section.splitlines() if line[:1].isdigit() and "`" in line]
+
+
+def test_the_card_is_regenerated_on_every_save(tmp_path):
+    panacea_model("llama", preference_names=["helpful", "harmless"]).save_pretrained(tmp_path / "adapter")
+    assert _card_objectives(tmp_path / "adapter") == ["helpful", "harmless"]
+    panacea_model("llama", preference_names=["short", "polite", "safe"], pref_dim=3).save_pretrained(
+        tmp_path / "adapter"
+    )
+    assert _card_objectives(tmp_path / "adapter") == ["short", "polite", "safe"]
+
+
+def test_each_saved_adapter_gets_the_card_of_its_own_objectives(tmp_path):
+    model = panacea_model("llama", preference_names=["helpful", "harmless"])
+    model.add_adapter("styles", PanaceaConfig(pref_dim=3, preference_names=["short", "polite", "safe"]))
+    model.set_adapter("styles")  # the active adapter is not the one stored at the root
+    model.save_pretrained(tmp_path / "adapters")
+    assert _card_objectives(tmp_path / "adapters") == ["helpful", "harmless"]
+    assert _card_objectives(tmp_path / "adapters" / "styles") == ["short", "polite", "safe"]
+
+
+def test_a_card_written_before_the_section_markers_is_updated_in_place(tmp_path):
+    folder = tmp_path / "adapter"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "adapter_v0_1_0", folder)
+    model = PeftModel.from_pretrained(MODEL_FACTORIES["llama"](0), folder)
+    model.peft_config["default"].preference_names = ["first", "second"]
+    model.save_pretrained(folder)
+    assert _card_objectives(folder) == ["first", "second"]
+    assert "### Framework versions" in (folder / "README.md").read_text()  # PEFT's part of the card is kept

@@ -45,6 +45,12 @@ HOOKS: tuple[Hook, ...] = (
     Hook(_TUNER, "_check_merge_allowed", "override: refuse merging a per-sample preference", ("self",)),
     Hook(
         _TUNER,
+        "_unload_and_optionally_merge",
+        "override: check every layer's merged weight before merge_and_unload(safe_merge=True) changes any",
+        ("self", "merge", "progressbar", "safe_merge", "adapter_names"),
+    ),
+    Hook(
+        _TUNER,
         "_remap_adapter_state_dict_for_load",
         "override: check saved shapes against the config before loading",
         ("model", "config", "adapter_name", "state_dict"),
@@ -60,6 +66,30 @@ HOOKS: tuple[Hook, ...] = (
         "special_peft_forward_args",
         "registration: 'preference' is consumed instead of reaching the transformers model",
         instance_attribute=True,
+    ),
+    Hook(
+        "peft.peft_model.PeftModel",
+        "from_pretrained",
+        "loading (wrapped): give the base model back when loading a Panacea adapter fails",
+        ("model", "model_id", "adapter_name"),
+    ),
+    Hook(
+        "peft.peft_model.PeftModel",
+        "save_pretrained",
+        "registration (wrapped): the card of each adapter saved in a sub-folder",
+        ("self", "save_directory", "safe_serialization", "selected_adapters"),
+    ),
+    Hook(
+        "peft.peft_model.PeftModel",
+        "load_adapter",
+        "loading (wrapped): delete the Panacea adapter a failed load added",
+        ("self", "model_id", "adapter_name"),
+    ),
+    Hook(
+        "peft.config.PeftConfigMixin",
+        "from_pretrained",
+        "config (overridden): check the saved ranks when a config is read",
+        ("pretrained_model_name_or_path", "subfolder"),
     ),
     Hook(_LAYER, "_move_adapter_to_device_of_base_layer", "layer: new weights on the base layer's device", ("self",)),
     Hook(_LAYER, "_cast_input_dtype", "layer: cast the input to the adapter's dtype", ("self", "x", "dtype")),

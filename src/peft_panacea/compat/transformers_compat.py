@@ -33,6 +33,12 @@ HOOKS: tuple[Hook, ...] = (
     ),
     Hook("transformers.Trainer", "loss_is_scaled_for_ga", "trainer core: Trainer divides the loss by GA steps"),
     Hook("transformers.pytorch_utils", "Conv1D", "tuner: detect GPT-2's (in, out) weight layout"),
+    Hook(
+        "transformers.integrations.peft.PeftAdapterMixin",
+        "load_adapter",
+        "loading (wrapped): the Panacea load checks and the clean-up of a failed load on transformers' path",
+        ("self", "peft_model_id", "adapter_name", "peft_config", "adapter_state_dict"),
+    ),
 )
 
 

@@ -26,6 +26,22 @@ def _require_columns(dataset: Dataset, columns: Iterable[str], source: str) -> N
         )
 
 
+def _text(example: dict[str, Any], key: str, index: int, source: str) -> str:
+    """A prompt or response of the source row: it must be a string, or the pair would carry a None into training."""
+    value = example[key]
+    if not isinstance(value, str):
+        raise ValueError(f"{source} row {index}: `{key}` = {value!r} must be a string.")
+    return value
+
+
+def _response_id(example: dict[str, Any], key: str, index: int) -> int:
+    """0 or 1; also as the float 0.0 / 1.0 a pandas column with missing values is read as."""
+    value = example[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in (0, 1):
+        raise ValueError(f"PKU-SafeRLHF row {index}: `{key}` = {value!r} must be 0 or 1.")
+    return int(value)
+
+
 def _sign(difference: float) -> int:
     return (difference > 0) - (difference < 0)
 
@@ -41,16 +57,10 @@ def from_pku_saferlhf(dataset: Dataset) -> tuple[Dataset, list[str]]:
     _require_columns(dataset, columns, "PKU-SafeRLHF")
     rows = []
     for index, example in enumerate(dataset):
-        ids = {}
-        for column in ("better_response_id", "safer_response_id"):
-            value = example[column]
-            if value not in (0, 1):
-                raise ValueError(f"PKU-SafeRLHF row {index}: `{column}` = {value!r} must be 0 or 1.")
-            ids[column] = value
-        better = ids["better_response_id"]
-        chosen, rejected = example[f"response_{better}"], example[f"response_{1 - better}"]
-        harmless = 1 if ids["safer_response_id"] == better else -1
-        rows.append(_row(example["prompt"], chosen, rejected, (1, harmless)))
+        prompt, *responses = (_text(example, key, index, "PKU-SafeRLHF") for key in columns[:3])
+        better = _response_id(example, "better_response_id", index)
+        harmless = 1 if _response_id(example, "safer_response_id", index) == better else -1
+        rows.append(_row(prompt, responses[better], responses[1 - better], (1, harmless)))
     return Dataset.from_list(rows), list(PKU_OBJECTIVES)
 
 
@@ -72,7 +82,8 @@ def from_helpsteer2(dataset: Dataset, attributes: Sequence[str] = HELPSTEER2_ATT
     by_prompt: dict[str, list[tuple[str, list]]] = {}
     for index, example in enumerate(dataset):
         scores = _scores(example, attributes, index, "HelpSteer2", 0, 4)
-        by_prompt.setdefault(example["prompt"], []).append((example["response"], scores))
+        prompt, response = (_text(example, key, index, "HelpSteer2") for key in ("prompt", "response"))
+        by_prompt.setdefault(prompt, []).append((response, scores))
     rows = []
     for prompt, responses in by_prompt.items():
         for (first, first_scores), (second, second_scores) in itertools.combinations(responses, 2):
@@ -107,8 +118,12 @@ def from_ultrafeedback(dataset: Dataset, aspects: Sequence[str] = ULTRAFEEDBACK_
     _require_columns(dataset, ("instruction", "completions"), "UltraFeedback")
     rows = []
     for index, example in enumerate(dataset):
+        prompt = _text(example, "instruction", index, "UltraFeedback")
         completions = [
-            (c["response"], [_ultrafeedback_rating(c, aspect, index) for aspect in aspects])
+            (
+                _text(c, "response", index, "UltraFeedback"),
+                [_ultrafeedback_rating(c, aspect, index) for aspect in aspects],
+            )
             for c in example["completions"]
         ]
         for (first, first_scores), (second, second_scores) in itertools.combinations(completions, 2):
@@ -116,5 +131,5 @@ def from_ultrafeedback(dataset: Dataset, aspects: Sequence[str] = ULTRAFEEDBACK_
                 0 if a is None or b is None else _sign(a - b) for a, b in zip(first_scores, second_scores, strict=True)
             ]
             if any(labels):
-                rows.append(_row(example["instruction"], first, second, labels))
+                rows.append(_row(prompt, first, second, labels))
     return Dataset.from_list(rows), list(aspects)

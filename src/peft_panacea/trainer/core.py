@@ -74,12 +74,17 @@ class PanaceaTrainerMixin:
         self.ideal_point = torch.tensor(ideal if ideal is not None else [0.0] * config.pref_dim)
         self.orth_reg_weight = config.orth_reg_weight if args.orth_reg_weight is None else args.orth_reg_weight
         if self.extra_columns:
-            self.data_collator = WithColumns(self.data_collator, self.extra_columns)
+            self.data_collator = WithColumns(self.data_collator, self.extra_columns, self.parse_extra_column)
         self._drop_ref_adapter()
         self.add_callback(SavePanaceaState(self))
         if args.preference_lr_ratio != 1:
             directions = lambda: self.panacea_model.base_model.preference_directions()  # noqa: E731
             self.add_callback(PreferenceStepScale(directions, args.preference_lr_ratio))
+
+    def parse_extra_column(self, name: str, value: Any) -> Any:
+        """One row's value of the extra column ``name``, checked (``ValueError`` saying what is wrong) and converted
+        for the loss; the collator calls it on every row, so streamed datasets are checked too."""
+        return value
 
     def panacea_state(self) -> dict[str, Any]:
         """What a resumed run needs to continue exactly: the number of preferences drawn so far."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -12,7 +13,7 @@ from trl import DPOTrainer
 from ..compat.trl_compat import fused_log_probs
 from ..tuner.preference import is_per_sample
 from .core import PanaceaTrainerMixin, resolve_panacea_config
-from .data import LABELS, check_preference_labels
+from .data import LABELS, check_dpo_dataset, parse_preference_labels
 from .dpo_config import PanaceaDPOConfig
 
 _NOT_MODEL_INPUTS = {"completion_mask", "ref_chosen_logps", "ref_rejected_logps", LABELS}
@@ -46,7 +47,7 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
             raise ValueError("PanaceaDPOTrainer uses the adapter-disabled base model as reference; drop `ref_model`.")
         config = resolve_panacea_config(model, peft_config)
         for name, dataset in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset)):
-            check_preference_labels(dataset, config.pref_dim, name)
+            check_dpo_dataset(dataset, config.pref_dim, name)
         super().__init__(
             model=model,
             args=args,
@@ -57,6 +58,9 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
             **kwargs,
         )
         self._setup_panacea(config)
+
+    def parse_extra_column(self, name: str, value: Any) -> Any:
+        return parse_preference_labels(value, self.pref_dim)
 
     def _precompute_ref_logps(self, *args: Any, **kwargs: Any) -> Any:
         self._drop_ref_adapter()  # runs inside DPOTrainer.__init__, before _setup_panacea
@@ -85,6 +89,12 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
     def _compute_loss(self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool) -> Any:
         mode = "train" if self.model.training else "eval"
         labels = inputs[LABELS]
+        if mode == "train" and not labels.any():
+            warnings.warn(
+                f"Every pair of this batch has `{LABELS}` all 0: its loss is 0 and the step learns nothing "
+                "(label each pair +1/-1 on at least one objective).",
+                stacklevel=2,
+            )
         preference = self.next_preference(labels.shape[0], mode, labelled=labels != 0)
         # rows are [chosen..., rejected...]: a per-row preference repeats for the rejected half
         self.apply_preference(torch.cat([preference, preference]) if is_per_sample(preference) else preference)

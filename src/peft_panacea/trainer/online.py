@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import numbers
 import warnings
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,9 +24,9 @@ from ..compat.trl_compat import bind_per_token_logps, force_vllm_weight_sync
 from ..tuner.config import PanaceaConfig
 from ..tuner.preference import is_per_sample, validate_preference
 from .core import PanaceaTrainerMixin
+from .data import PREFERENCE, check_not_empty, check_preference_column
 
 PLACEHOLDER = "panacea_scalarized"
-PREFERENCE = "preference"
 
 
 def _scalarized_placeholder(prompts: list, **kwargs: Any) -> list[None]:
@@ -53,6 +55,45 @@ def reward_name(func: Any) -> str | None:
     if not isinstance(name, str) or name == "<lambda>":
         return None
     return name
+
+
+def _checked_rewards(output: Any, label: str) -> Any:
+    """``output`` if it is one reward (a number, or None for unscored) per completion; a named error otherwise."""
+    values = output.tolist() if isinstance(output, (torch.Tensor, np.ndarray)) else output
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise ValueError(
+            f"Reward function {label} returned {type(output).__name__} {output!r} instead of a list with one "
+            "float (or None) per completion."
+        )
+    values = list(values)
+    bad = [v for v in values if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real))]
+    if bad:
+        raise ValueError(
+            f"Reward function {label} returned non-numeric rewards {bad[:3]}; return one float (or None for "
+            "unscored) per completion."
+        )
+    return values
+
+
+def checked_reward(func: Any, label: str) -> Any:
+    """``func`` with its output checked by :func:`_checked_rewards`; async functions stay async (TRL runs those
+    concurrently), and the name TRL logs under is kept."""
+    unwrapped = func
+    while isinstance(unwrapped, functools.partial):
+        unwrapped = unwrapped.func
+    if inspect.iscoroutinefunction(unwrapped) or inspect.iscoroutinefunction(type(unwrapped).__call__):
+
+        @functools.wraps(func)
+        async def checked_async(*args: Any, **kwargs: Any) -> Any:
+            return _checked_rewards(await func(*args, **kwargs), label)
+
+        return checked_async
+
+    @functools.wraps(func)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        return _checked_rewards(func(*args, **kwargs), label)
+
+    return checked
 
 
 class RunningMoments:
@@ -99,6 +140,7 @@ class PanaceaOnlineMixin(PanaceaTrainerMixin):
         self._setup_panacea(config)
         self.preference_names = config.preference_names
         self._check_reward_functions(config)
+        self._check_reward_outputs()
         self.reward_funcs.append(_scalarized_placeholder)
         self.reward_func_names.append(PLACEHOLDER)
         self.reward_processing_classes.append(None)
@@ -122,6 +164,22 @@ class PanaceaOnlineMixin(PanaceaTrainerMixin):
                         "the reward functions in the adapter's objective order with matching names, or set "
                         "check_reward_names=False."
                     )
+
+    @staticmethod
+    def _check_datasets(args: Any, config: PanaceaConfig, kwargs: dict[str, Any]) -> None:
+        """Before any work: no empty dataset, and a valid ``preference`` in every row of that column."""
+        for name in ("train_dataset", "eval_dataset"):
+            check_not_empty(kwargs.get(name), name)
+        per_group = args.preference_granularity == "group"
+        names = config.preference_names
+        check_preference_column(kwargs.get("train_dataset"), config.pref_dim, names, per_group, "train_dataset")
+
+    def _check_reward_outputs(self) -> None:
+        """Wrap each reward callable so that a wrong output type is named, not a TypeError inside TRL."""
+        for index, func in enumerate(self.reward_funcs):
+            if callable(func) and not isinstance(func, torch.nn.Module):
+                label = f"'{self.reward_func_names[index]}' (objective {index}, '{self.objective_names[index]}')"
+                self.reward_funcs[index] = checked_reward(func, label)
 
     @staticmethod
     def _check_generation_backend(args: Any, kwargs: dict[str, Any]) -> None:
@@ -278,13 +336,10 @@ class PanaceaOnlineMixin(PanaceaTrainerMixin):
         if torch.is_grad_enabled():
             raise RuntimeError("Per-row preferences with chunked gradient passes are not supported.")
         pieces = []
-        try:
-            for start in range(0, rows, batch_size):
-                state.value = full[start : start + batch_size]
+        for start in range(0, rows, batch_size):
+            with state.call_scoped(full[start : start + batch_size]):
                 chunk = _row_slice(call, rows, start, start + batch_size)
                 pieces.append(upstream(*chunk.args, **chunk.kwargs))
-        finally:
-            state.value = full
         logps = torch.cat([p[0] for p in pieces])
         entropies = torch.cat([p[1] for p in pieces]) if pieces[0][1] is not None else None
         aux = torch.stack([p[2] for p in pieces]).mean() if pieces[0][2] is not None else None

@@ -10,7 +10,7 @@ from trl import SFTTrainer
 
 from ..compat.trl_compat import fused_log_probs
 from .core import PanaceaTrainerMixin, resolve_panacea_config
-from .data import OBJECTIVE, objectives_as_indices
+from .data import OBJECTIVE, objectives_as_indices, parse_objective
 from .sft_config import PanaceaSFTConfig
 
 
@@ -39,8 +39,8 @@ class PanaceaSFTTrainer(PanaceaTrainerMixin, SFTTrainer):
         if args is None or not isinstance(args, PanaceaSFTConfig):
             raise ValueError("PanaceaSFTTrainer needs `args=PanaceaSFTConfig(...)`.")
         config = resolve_panacea_config(model, peft_config)
-        train_dataset = objectives_as_indices(train_dataset, config, "train_dataset")
-        eval_dataset = objectives_as_indices(eval_dataset, config, "eval_dataset")
+        train_dataset = objectives_as_indices(train_dataset, config.objective_names, "train_dataset")
+        eval_dataset = objectives_as_indices(eval_dataset, config.objective_names, "eval_dataset")
         super().__init__(
             model=model,
             args=args,
@@ -51,6 +51,9 @@ class PanaceaSFTTrainer(PanaceaTrainerMixin, SFTTrainer):
             **kwargs,
         )
         self._setup_panacea(config)
+
+    def parse_extra_column(self, name: str, value: Any) -> Any:
+        return parse_objective(value, self.objective_names)
 
     def compute_loss(
         self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool = False, num_items_in_batch: Any = None

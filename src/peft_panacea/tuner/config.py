@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from peft.config import PeftConfig
 
 from ._peft_type import PANACEA
+from .checks import check_saved_rank, hub_kwargs, saved_weight_shapes
 from .preference import is_per_sample, validate_preference
 
 PAPER_LORA_ALPHA = 512  # with r = 8: the paper's multiplier c = 64
+
+
+def _is_integer(value: object) -> bool:
+    """An int or a numpy integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -41,7 +55,8 @@ class PanaceaConfig(PeftConfig):
         layers_pattern: Name of the layer list, e.g. ``"layers"`` or ``"h"``.
         modules_to_save: Extra modules trained in full and saved with the adapter.
         fan_in_fan_out: True for weights stored (in, out), e.g. GPT-2's ``Conv1D``; set automatically.
-        init_preference: Preference used until ``set_preference`` is called; default uniform.
+        init_preference: Preference used until ``set_preference`` is called (a sequence, or a dict keyed by
+            ``preference_names``); default uniform.
         orth_reg_weight: Weight of the orthogonality penalty on U and V (0 disables it).
         bias: Only ``"none"`` is supported.
     """
@@ -93,30 +108,51 @@ class PanaceaConfig(PeftConfig):
             pref = validate_preference(self.init_preference, self.pref_dim, self.preference_names)
             if is_per_sample(pref):
                 raise ValueError("`init_preference` must be a single vector of length pref_dim, not a batch.")
+            if isinstance(self.init_preference, Mapping):  # saved as a list, in the order of preference_names
+                self.init_preference = [self.init_preference[name] for name in self.preference_names]
             self.init_preference = [float(v) for v in self.init_preference]
+
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, subfolder: str | None = None, **kwargs: Any
+    ) -> PeftConfig:
+        """Load a saved config and check it against the shapes of the weights saved beside it (read from the file
+        header): a config whose ``r`` or ``pref_dim`` differs from its weights fails here, before PEFT builds
+        layers for it (gigabytes for a corrupted huge ``r``)."""
+        config = super().from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs)
+        if isinstance(config, PanaceaConfig):
+            shapes = saved_weight_shapes(pretrained_model_name_or_path, subfolder, **hub_kwargs(kwargs))
+            check_saved_rank(config, shapes)
+        return config
 
     def _check(self) -> None:
         if self.pref_dim is None:
             raise ValueError(
                 "`pref_dim` is required: the number of objectives (>= 2), e.g. PanaceaConfig(pref_dim=2)."
             )
-        if isinstance(self.pref_dim, bool) or not isinstance(self.pref_dim, int) or self.pref_dim < 2:
+        if not _is_integer(self.pref_dim) or self.pref_dim < 2:
             raise ValueError(f"`pref_dim` must be an integer >= 2 (number of objectives), got {self.pref_dim!r}.")
-        if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
+        if not _is_integer(self.r) or self.r < 1:
             raise ValueError(f"`r` must be a positive integer (learned singular values), got {self.r!r}.")
+        self.pref_dim, self.r = int(self.pref_dim), int(self.r)  # numpy integers become plain ints for the JSON
         if self.init_panacea_weights not in (True, False, "paper"):
             raise ValueError(
                 f"`init_panacea_weights` must be True (LoRA-style), 'paper' or False (random), "
                 f"got {self.init_panacea_weights!r}."
             )
-        if not self.lora_alpha > 0:
-            raise ValueError(f"`lora_alpha` must be > 0, got {self.lora_alpha!r}.")
-        if not 0.0 <= self.lora_dropout < 1.0:
+        if not _is_finite_number(self.lora_alpha) or not self.lora_alpha > 0:
+            raise ValueError(f"`lora_alpha` must be a finite number > 0, got {self.lora_alpha!r}.")
+        if not _is_finite_number(self.lora_dropout) or not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"`lora_dropout` must be in [0, 1), got {self.lora_dropout!r}.")
-        if not self.orth_reg_weight >= 0:
-            raise ValueError(f"`orth_reg_weight` must be >= 0, got {self.orth_reg_weight!r}.")
+        if not _is_finite_number(self.orth_reg_weight) or not self.orth_reg_weight >= 0:
+            raise ValueError(f"`orth_reg_weight` must be a finite number >= 0, got {self.orth_reg_weight!r}.")
         if self.bias != "none":
             raise ValueError(f"Panacea supports only bias='none', got {self.bias!r}.")
+        if isinstance(self.preference_names, str):
+            raise ValueError(
+                f"`preference_names` must be a list of {self.pref_dim} names, not the string "
+                f"{self.preference_names!r}; e.g. preference_names=['helpful', 'harmless']."
+            )
         if self.preference_names is not None:
             names = list(self.preference_names)
             if len(names) != self.pref_dim:

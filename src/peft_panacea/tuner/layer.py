@@ -14,6 +14,51 @@ from torch import nn
 from ..compat.peft_compat import in_out_features
 from .preference import PreferenceState, is_per_sample
 
+MergeRecord = tuple[torch.Tensor | None, torch.Tensor]
+
+
+def _work_dtype(weight: torch.Tensor, delta: torch.Tensor) -> torch.dtype:
+    return torch.promote_types(torch.promote_types(weight.dtype, delta.dtype), torch.float32)
+
+
+def add_reversibly(weight: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, MergeRecord]:
+    """``weight + delta`` rounded once to ``weight``'s dtype, and the record that makes it reversible exactly.
+
+    Subtracting ``delta`` again gives ``weight`` back at most elements, since both steps round by at most half a
+    unit in the last place; where it does not (ties, a change of binade, a delta that swamps the weight) the
+    original values are kept with their flat indices: about 1% of the elements when the update is 1% of the
+    weight's size, in bf16, fp16 or fp32. When that would take more memory than a plain copy of the weight, the
+    record is the copy.
+    """
+    work = _work_dtype(weight, delta)
+    merged = (weight.to(work) + delta.to(work)).to(weight.dtype)
+    back = (merged.to(work) - delta.to(work)).to(weight.dtype)
+    wrong = (back != weight).flatten().nonzero().squeeze(1)
+    index_dtype = torch.int32 if weight.numel() < 2**31 else torch.int64
+    index_bytes = torch.empty((), dtype=index_dtype).element_size()
+    if wrong.numel() * (index_bytes + weight.element_size()) >= weight.numel() * weight.element_size():
+        return merged, (None, weight.clone())
+    return merged, (wrong.to(index_dtype), weight.flatten()[wrong].clone())
+
+
+def subtract_reversibly(merged: torch.Tensor, delta: torch.Tensor, record: MergeRecord) -> torch.Tensor:
+    """The weight that :func:`add_reversibly` was given, from its result, the same ``delta`` and its record."""
+    indices, values = record
+    if indices is None:
+        return values
+    work = _work_dtype(merged, delta)
+    back = (merged.to(work) - delta.to(work)).to(merged.dtype)
+    back.view(-1)[indices] = values
+    return back
+
+
+def broken_merge_message(adapter_name: str) -> str:
+    """PEFT's wording for a merge that would put NaN or inf into the base weights."""
+    return (
+        f"NaNs detected in the merged weights. The adapter {adapter_name} seems to be broken (the merged weight "
+        "holds NaN or inf at the current preference)."
+    )
+
 
 class PreferenceDiagonal(nn.Module):
     """The diagonal ``(sigma_1..sigma_r, s*lambda_1..s*lambda_m)``.
@@ -52,6 +97,8 @@ class PanaceaLayer(BaseTunerLayer):
         self.panacea_pref: dict[str, PreferenceState] = {}
         # adapter -> (preference it was built from, weight versions, weight storage, c * diagonal): scaled_diagonal
         self._scaled_diagonal_cache: dict[str, tuple[torch.Tensor, tuple, tuple, torch.Tensor]] = {}
+        self.panacea_merge_records: dict[str, MergeRecord] = {}  # what unmerging needs, per merged adapter
+        self.module_path = "?"  # set by the tuner on injection, for error messages
         self._disable_adapters = False
         self.merged_adapters: list[str] = []
         self.kwargs = kwargs
@@ -202,6 +249,11 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
         self._active_adapter = adapter_name
         self.update_layer(adapter_name, r, lora_alpha, lora_dropout, preference_state, init_weights, inference_mode)
 
+    def merged_weight(self, adapter_name: str) -> tuple[torch.Tensor, MergeRecord]:
+        """The base weight with ``adapter_name``'s update at the current preference added, and what unmerging it
+        needs to give the weight back bit for bit (see :func:`add_reversibly`)."""
+        return add_reversibly(self.get_base_layer().weight.data, self.get_delta_weight(adapter_name))
+
     def merge(self, safe_merge: bool = False, adapter_names: list[str] | None = None) -> None:
         """Add the update at the current preference to the base weight; the preference is then frozen."""
         adapter_names = check_adapters_to_merge(self, adapter_names)
@@ -209,24 +261,18 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
         for name in adapter_names:
             if name not in self.panacea_A:
                 continue
-            state = self.panacea_pref[name]
-            delta = self.get_delta_weight(name).to(base_weight.dtype)
-            if safe_merge:
-                merged = base_weight.data + delta
-                if not torch.isfinite(merged).all():
-                    raise ValueError(
-                        f"NaNs detected in the merged weights. The adapter {name} seems to be broken (the merged "
-                        "weight holds NaN or inf at the current preference)."
-                    )
-                base_weight.data = merged
-            else:
-                base_weight.data += delta
-            state.merged_layers += 1
+            merged, record = self.merged_weight(name)
+            if safe_merge and not torch.isfinite(merged).all():
+                raise ValueError(broken_merge_message(name))
+            base_weight.data.copy_(merged)
+            self.panacea_merge_records[name] = record
+            self.panacea_pref[name].merged_layers += 1
             self.merged_adapters.append(name)
 
     def unmerge(self) -> None:
-        """Subtract every merged update, each at the preference it was merged with: the adapter's preference state
-        refuses changes while any layer holds it merged, so its current value is that preference."""
+        """Give back the base weight as it was before merging, bit for bit, also in bf16/fp16: each merged update
+        is subtracted at the preference it was merged with (the adapter's preference state refuses changes while
+        any layer holds it merged), and the few elements the subtraction rounds differently are put back."""
         if not self.merged:
             warnings.warn("Already unmerged. Nothing to do.", stacklevel=2)
             return
@@ -235,7 +281,8 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
             name = self.merged_adapters.pop()
             if name not in self.panacea_A:
                 continue
-            base_weight.data -= self.get_delta_weight(name).to(base_weight.dtype)
+            record = self.panacea_merge_records.pop(name)
+            base_weight.data.copy_(subtract_reversibly(base_weight.data, self.get_delta_weight(name), record))
             self.panacea_pref[name].merged_layers -= 1
 
     def _adapter_output(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
@@ -243,13 +290,15 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
         x = self._cast_input_dtype(x, down.weight.dtype)
         hidden = down(self.panacea_dropout[adapter_name](x))
         diag = self.scaled_diagonal(adapter_name)  # scale r+m values, not the output
+        if is_per_sample(diag) and (x.dim() < 2 or x.shape[0] != diag.shape[0]):
+            raise ValueError(
+                f"The per-sample preference has {diag.shape[0]} rows but layer '{self.module_path}' sees an input "
+                f"of shape {tuple(x.shape)}, not one row per sample: pass one preference row per sample, or a "
+                "single (m,) vector for the whole batch. A layer that sees the tokens of the whole batch flattened "
+                "or routed (an MoE expert or shared expert) cannot take per-sample preferences: leave it out with "
+                "`exclude_modules`."
+            )
         if is_per_sample(diag):
-            if x.dim() < 2 or x.shape[0] != diag.shape[0]:
-                raise ValueError(
-                    f"The per-sample preference has {diag.shape[0]} rows but this batch has "
-                    f"{x.shape[0] if x.dim() >= 2 else 'no batch dimension'} samples: pass one preference row per "
-                    "sample, or a single (m,) vector for the whole batch."
-                )
             diag = diag.view(diag.shape[0], *([1] * (hidden.dim() - 2)), diag.shape[-1])
         return self.panacea_B[adapter_name](hidden * diag)
 

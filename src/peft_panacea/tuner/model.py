@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -16,7 +16,7 @@ from ..compat.trl_compat import is_fused_lm_head_call
 from .checks import check_adapter_weights_match
 from .config import PanaceaConfig
 from .export import check_export_directory, write_lora_adapter
-from .layer import PanaceaLayer, PanaceaLinear
+from .layer import PanaceaLayer, PanaceaLinear, broken_merge_message
 from .preference import PreferenceLike, PreferenceState
 from .serving_export import check_exportable, check_serving_directory, write_basis, write_shared_merged, write_vertices
 
@@ -45,6 +45,11 @@ class PanaceaModel(BaseTuner):
 
     Besides the usual tuner API it offers ``set_preference``, ``get_preference``, the ``preference`` context manager,
     ``orthogonal_regularization`` and ``export_lora``; ``PeftModel`` forwards these attribute look-ups here.
+
+    Thread safety: forward and generate calls that pass ``preference=`` (or run inside ``with
+    model.preference(...)``) may run concurrently from several threads, each at its own preference.
+    ``set_preference``, merging, unmerging, loading or deleting adapters and training change state shared by every
+    thread: do them while no other thread is using the model.
     """
 
     prefix: str = "panacea_"
@@ -53,6 +58,7 @@ class PanaceaModel(BaseTuner):
 
     def __init__(self, model: nn.Module, config: Any, adapter_name: str, **kwargs: Any) -> None:
         self.preference_states: dict[str, PreferenceState] = {}
+        self.unloaded_adapters: set[str] = set()  # taken out by merge_and_unload() / unload()
         super().__init__(model, config, adapter_name, **kwargs)
 
     # ----------------------------------------------------------------------------------------- injection
@@ -80,6 +86,7 @@ class PanaceaModel(BaseTuner):
             initial = torch.tensor(config.init_preference, dtype=torch.float32)
             state = PreferenceState(adapter_name, config.pref_dim, config.preference_names, initial)
             self.preference_states[adapter_name] = state
+            self.unloaded_adapters.discard(adapter_name)
         return state
 
     def _create_and_replace(
@@ -126,6 +133,7 @@ class PanaceaModel(BaseTuner):
             fan_in_fan_out=fan_in_fan_out,
             inference_mode=config.inference_mode,
         )
+        new_module.module_path = current_key
         if adapter_name not in self.active_adapters:
             new_module.requires_grad_(False)
         self._replace_module(parent, target_name, new_module, target)
@@ -136,6 +144,12 @@ class PanaceaModel(BaseTuner):
 
     # ---------------------------------------------------------------------------------------- preference
     def _active_state(self, adapter_name: str | None) -> PreferenceState:
+        if not self.preference_states and self.unloaded_adapters:
+            raise ValueError(
+                f"The Panacea adapter(s) {sorted(self.unloaded_adapters)} were unloaded: merge_and_unload() / "
+                "unload() returned the base model, which holds no Panacea layer, so there is no preference to set "
+                "or read. Use the returned model (merged at the preference it had), or load the adapter again."
+            )
         if adapter_name is None:
             active = [name for name in self.active_adapters if name in self.preference_states]
             if len(active) != 1:
@@ -155,20 +169,27 @@ class PanaceaModel(BaseTuner):
         ``preference`` is a sequence, array or tensor of shape (m,), a dict keyed by ``preference_names``, or a
         tensor of shape (batch, m) giving each sample its own preference. With gradient checkpointing, keep it set
         from the forward until after ``backward()``: the recomputed forward reads it again.
+
+        This is the model's own preference, seen by every thread: setting it while another thread runs a forward
+        is not thread-safe (that forward may mix the old and new values across layers). To serve several
+        preferences concurrently, pass ``preference=`` to each call instead, which is scoped to its thread.
         """
         state = self._active_state(adapter_name)
         state.value = state.validate(preference, normalize)
 
     def get_preference(self, adapter_name: str | None = None) -> torch.Tensor:
-        """A copy of the current preference, shape (m,) or (batch, m)."""
+        """A copy of the current preference, shape (m,) or (batch, m): inside a ``with model.preference(...)`` block
+        or a ``preference=`` call that one, for the calling thread only."""
         return self._active_state(adapter_name).value.clone()
 
     @contextmanager
     def preference(
         self, preference: PreferenceLike, *, normalize: bool = False, adapter_name: str | None = None
     ) -> Iterator[None]:
-        """Use ``preference`` inside the block and restore the previous one on exit (inference only: raises in
-        training mode, where a backward after the block would recompute checkpointed layers with the old one)."""
+        """Use ``preference`` inside the block, in this thread (or asyncio task) only: other threads keep seeing the
+        model's own preference, and it is back on exit. Inference only: raises in training mode, where a backward
+        after the block would recompute checkpointed layers with the other one. Inside the block, ``set_preference``
+        and merging raise (the block's preference would hide or be merged in place of the model's own)."""
         if self.training:
             raise ValueError(
                 "`with model.preference(...)` is for inference and the model is in training mode: a backward pass "
@@ -183,16 +204,13 @@ class PanaceaModel(BaseTuner):
         self, preference: PreferenceLike, normalize: bool, adapter_name: str | None
     ) -> Iterator[None]:
         state = self._active_state(adapter_name)
-        previous = state.value
-        state.value = state.validate(preference, normalize)
-        try:
+        with state.call_scoped(state.validate(preference, normalize)):
             yield
-        finally:
-            state.value = previous
 
     @contextmanager
     def _enable_peft_forward_hooks(self, *args: Any, **kwargs: Any) -> Iterator[None]:
-        """Applies a ``preference=`` keyword of ``PeftModel.forward``/``generate`` for the duration of the call."""
+        """Applies a ``preference=`` keyword of ``PeftModel.forward``/``generate`` for the duration of the call, in
+        the calling thread only: concurrent calls with different preferences each get their own."""
         preference = kwargs.get("preference")
         if preference is None:
             yield
@@ -207,24 +225,25 @@ class PanaceaModel(BaseTuner):
             yield
 
     def generate(self, *args: Any, **kwargs: Any) -> Any:
-        """Generate, repeating per-sample preferences to match the beams / return sequences."""
+        """Generate, repeating per-sample preferences to match the beams / return sequences (for this call only)."""
         states = [self.preference_states[n] for n in self.active_adapters if n in self.preference_states]
         expand = _generation_expand_size(self.model, kwargs)
-        if expand == 1 or not any(state.is_per_sample for state in states):
-            return self.model.generate(*args, **kwargs)
-        previous = [state.value for state in states]
-        try:
+        with ExitStack() as stack:
             for state in states:
-                if state.is_per_sample:
-                    state.value = state.value.repeat_interleave(expand, dim=0)
+                if expand > 1 and state.is_per_sample:
+                    stack.enter_context(state.call_scoped(state.value.repeat_interleave(expand, dim=0)))
             return self.model.generate(*args, **kwargs)
-        finally:
-            for state, value in zip(states, previous, strict=True):
-                state.value = value
 
     # --------------------------------------------------------------------------------- merge and penalties
     def _check_merge_allowed(self) -> None:
         super()._check_merge_allowed()
+        scoped = [n for n, state in self.preference_states.items() if state.is_call_scoped]
+        if scoped:
+            raise RuntimeError(
+                f"Cannot merge adapter(s) {scoped} inside a `with model.preference(...)` block or a call with "
+                "`preference=`: the merged weights would hold the block's preference while the model keeps its "
+                "own. Merge outside the block, after `set_preference(p)`."
+            )
         per_sample = [
             n for n in self.active_adapters if n in self.preference_states and self.preference_states[n].is_per_sample
         ]
@@ -233,6 +252,37 @@ class PanaceaModel(BaseTuner):
                 f"Cannot merge adapter(s) {per_sample} while a per-sample (batch, m) preference is set: merged "
                 "weights hold one preference. Call set_preference with a single (m,) vector first."
             )
+
+    def merge_adapter(self, adapter_names: list[str] | None = None, safe_merge: bool = False) -> None:
+        """PEFT's ``merge_adapter``, all or nothing: with ``safe_merge`` every layer's merged weight is checked for
+        NaN/inf before any layer is changed."""
+        if safe_merge:
+            self._check_merged_weights_are_finite(adapter_names)
+        super().merge_adapter(adapter_names=adapter_names, safe_merge=safe_merge)
+
+    def _unload_and_optionally_merge(
+        self,
+        merge: bool = True,
+        progressbar: bool = False,
+        safe_merge: bool = False,
+        adapter_names: list[str] | None = None,
+    ) -> nn.Module:
+        if merge and safe_merge:  # before PEFT merges and unloads the first layer
+            self._check_merged_weights_are_finite(adapter_names)
+        model = super()._unload_and_optionally_merge(merge, progressbar, safe_merge, adapter_names)
+        self.unloaded_adapters |= set(self.preference_states)  # no layer reads these states any more
+        self.preference_states.clear()
+        return model
+
+    def _check_merged_weights_are_finite(self, adapter_names: list[str] | None) -> None:
+        self._check_merge_allowed()
+        for _, layer in self.panacea_layers():
+            names = adapter_names if adapter_names is not None else layer.active_adapters
+            for name in names:
+                if name in layer.panacea_A and name not in layer.merged_adapters:
+                    merged, _ = layer.merged_weight(name)
+                    if not torch.isfinite(merged).all():
+                        raise ValueError(broken_merge_message(name))
 
     def panacea_layers(self) -> Iterator[tuple[str, PanaceaLayer]]:
         """``(module path, layer)`` for every Panacea layer of the wrapped model."""

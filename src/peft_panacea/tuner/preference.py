@@ -2,12 +2,16 @@
 
 The preference is runtime state, not a parameter or buffer: it must never be saved with the weights, and DDP would
 overwrite a buffer with rank 0's value on every forward. One :class:`PreferenceState` object is shared by every
-layer of an adapter, so switching the preference is O(1) in model depth.
+layer of an adapter, so switching the preference is O(1) in model depth; a per-call preference lives in a context
+variable, so it is scoped to its own thread or asyncio task.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -16,6 +20,7 @@ import torch
 PreferenceLike = Sequence[float] | np.ndarray | torch.Tensor | Mapping[str, float]
 
 SUM_TOLERANCE = 1e-4
+_MAX_SHOWN = 5
 
 
 def is_per_sample(pref: torch.Tensor) -> bool:
@@ -61,6 +66,7 @@ def validate_preference(
     """
     if isinstance(pref, Mapping):
         pref = _from_mapping(pref, pref_dim, names)
+    tolerance = sum_tolerance(pref, pref_dim)
     if isinstance(pref, torch.Tensor):
         # a copy, never a view of the caller's tensor: editing it later must not bypass these checks
         tensor = pref.detach().to(device="cpu", dtype=torch.float32, copy=True)
@@ -90,22 +96,73 @@ def validate_preference(
         raise ValueError("Preference is all zeros; at least one objective needs a positive weight.")
     if normalize:
         return tensor / sums
-    if ((sums - 1).abs() > SUM_TOLERANCE).any():
-        shown = [round(v, 4) for v in sums.flatten().tolist()]
-        total = shown if is_per_sample(tensor) else shown[0]
+    off = ((sums - 1).abs() > tolerance).flatten()
+    if off.any():
+        shown = [round(v, 4) for v in sums.flatten()[off].tolist()]
+        if is_per_sample(tensor):
+            rows = off.nonzero().flatten().tolist()
+            more = f" and {len(rows) - _MAX_SHOWN} more" if len(rows) > _MAX_SHOWN else ""
+            where = f"Rows {rows[:_MAX_SHOWN]}{more} of the preference sum to {shown[:_MAX_SHOWN]}"
+        else:
+            where = f"Preference sums to {shown[0]}"
         raise ValueError(
-            f"Preference sums to {total} instead of 1 (tolerance {SUM_TOLERANCE}). "
+            f"{where} instead of 1 (tolerance {tolerance:.3g}). "
             "Pass weights on the simplex, or call with normalize=True to rescale them."
         )
     return tensor
 
 
+def sum_tolerance(pref: Any, pref_dim: int) -> float:
+    """How far from 1 the sum of ``pref`` may be: 1e-4, or the rounding of ``pref_dim`` weights in a half-precision
+    input (``preference_grid(3, 11).half()`` has rows summing to 1 +- 2.4e-3)."""
+    if isinstance(pref, torch.Tensor) and pref.is_floating_point():
+        resolution = torch.finfo(pref.dtype).eps
+    elif isinstance(pref, np.ndarray) and np.issubdtype(pref.dtype, np.floating):
+        resolution = float(np.finfo(pref.dtype).eps)
+    else:
+        return SUM_TOLERANCE
+    return max(SUM_TOLERANCE, pref_dim * resolution)
+
+
+class _Snapshot:
+    """One preference tensor and its copies converted per (device, dtype), made once per value, not per layer."""
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+        self.converted: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+    def on(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        key = (device, dtype)
+        if key not in self.converted:  # two threads may both convert: same result, either copy is kept
+            # never an inference tensor: a conversion first made under inference_mode must still serve training
+            with torch.inference_mode(False):
+                converted = self.tensor.to(device=device, dtype=dtype)
+                self.converted[key] = converted.clone() if converted.is_inference() else converted
+        return self.converted[key]
+
+
+# Call-scoped preferences (``preference=`` on forward/generate, ``with model.preference(...)``) of the current
+# thread or asyncio task, by adapter state. A new thread starts with none, so a thread pool of calls at different
+# preferences never sees another call's preference; the shared value is never written by them.
+_CALL_SCOPED: ContextVar[Mapping[PreferenceState, _Snapshot]] = ContextVar(
+    "peft_panacea_call_scoped_preferences", default=MappingProxyType({})
+)
+
+
 class PreferenceState:
     """The preference of one adapter, shared by reference between the model and all of its layers.
 
+    ``value`` is what the current call sees: the call-scoped preference of this thread (or asyncio task) when one
+    is set with :meth:`call_scoped`, otherwise the shared one, which ``set_preference`` sets for every thread.
+
+    Thread safety: call-scoped preferences are per thread, so concurrent forward/generate calls that each pass
+    their own preference are safe. Setting the shared value while another thread runs a forward is not: that
+    forward may read the old value in some layers and the new one in others. Merging, unmerging and training
+    change shared state and are not thread-safe either.
+
     ``merged_layers`` counts layers whose base weight currently holds this adapter merged at ``value``; while it is
-    non-zero the preference cannot change, because merged weights would silently keep the old one. This lock is
-    the one record of the merged preference: unmerging subtracts the update at ``value``, which it keeps frozen.
+    non-zero the preference cannot change (shared or call-scoped), because merged weights would silently keep the
+    old one.
     """
 
     def __init__(self, adapter_name: str, pref_dim: int, names: Sequence[str] | None, initial: torch.Tensor):
@@ -113,37 +170,56 @@ class PreferenceState:
         self.pref_dim = pref_dim
         self.names = list(names) if names else None
         self.merged_layers = 0
-        self._cache: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
-        self.value = initial
+        self._shared = _Snapshot(initial)
+
+    def _current(self) -> _Snapshot:
+        return _CALL_SCOPED.get().get(self, self._shared)
 
     @property
     def value(self) -> torch.Tensor:
-        return self._value
+        return self._current().tensor
 
     @value.setter
     def value(self, tensor: torch.Tensor) -> None:
+        self._refuse_while_merged()
+        if self.is_call_scoped:
+            raise RuntimeError(
+                f"Cannot set the preference of adapter '{self.adapter_name}' for every thread from inside a "
+                "`with model.preference(...)` block or a call with `preference=`: the block's own preference would "
+                "hide it until the block ends. Set it before or after the block."
+            )
+        self._shared = _Snapshot(tensor)
+
+    @property
+    def is_call_scoped(self) -> bool:
+        """Whether the current thread (or asyncio task) is inside a call-scoped preference of this adapter."""
+        return self in _CALL_SCOPED.get()
+
+    @contextmanager
+    def call_scoped(self, tensor: torch.Tensor) -> Iterator[None]:
+        """Use ``tensor`` (already validated) in this thread / asyncio task only, until the block ends."""
+        self._refuse_while_merged()
+        token = _CALL_SCOPED.set(MappingProxyType({**_CALL_SCOPED.get(), self: _Snapshot(tensor)}))
+        try:
+            yield
+        finally:
+            _CALL_SCOPED.reset(token)
+
+    def _refuse_while_merged(self) -> None:
         if self.merged_layers:
             raise RuntimeError(
                 f"Adapter '{self.adapter_name}' is merged into the base weights at preference "
-                f"{self._value.tolist()}; changing it now would leave stale merged weights. "
+                f"{self._shared.tensor.tolist()}; changing it now would leave stale merged weights. "
                 "Call `model.unmerge_adapter()` first, then set the new preference."
             )
-        self._value = tensor
-        self._cache = {}
 
     @property
     def is_per_sample(self) -> bool:
-        return is_per_sample(self._value)
+        return is_per_sample(self.value)
 
     def validate(self, pref: PreferenceLike, normalize: bool = False) -> torch.Tensor:
         return validate_preference(pref, self.pref_dim, self.names, normalize)
 
     def on(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """The preference on ``device``/``dtype``, converted once per value instead of once per layer."""
-        key = (device, dtype)
-        if key not in self._cache:
-            # never an inference tensor: a conversion first made under inference_mode must still serve training
-            with torch.inference_mode(False):
-                converted = self._value.to(device=device, dtype=dtype)
-                self._cache[key] = converted.clone() if converted.is_inference() else converted
-        return self._cache[key]
+        """The current preference on ``device``/``dtype``, converted once per value instead of once per layer."""
+        return self._current().on(device, dtype)
