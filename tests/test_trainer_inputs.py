@@ -7,26 +7,14 @@ import pytest
 from datasets import Dataset
 
 from peft_panacea import PanaceaConfig, PanaceaGRPOConfig, PanaceaGRPOTrainer, PanaceaRLOOConfig, PanaceaRLOOTrainer
-from peft_panacea.trainer import PanaceaDPOConfig, PanaceaDPOTrainer
 
 from .models import dpo_pairs, tiny_llama, tiny_tokenizer, training_args
 from .test_online_trainers import high, low
 from .test_sft_trainer import make_trainer as sft_trainer
 from .test_sft_trainer import styles
+from .test_streamed_data import dpo_trainer
 
 ONLINE = {"grpo": (PanaceaGRPOConfig, PanaceaGRPOTrainer), "rloo": (PanaceaRLOOConfig, PanaceaRLOOTrainer)}
-
-
-def dpo_trainer(tmp_path, dataset):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return PanaceaDPOTrainer(
-            model=tiny_llama(),
-            args=PanaceaDPOConfig(**training_args(tmp_path / "out", beta=0.5)),
-            train_dataset=dataset,
-            processing_class=tiny_tokenizer(),
-            peft_config=PanaceaConfig(pref_dim=2, task_type="CAUSAL_LM"),
-        )
 
 
 def online_trainer(tmp_path, kind="grpo", rewards=(low, high), rows=None, **config_kwargs):
