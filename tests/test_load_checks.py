@@ -99,18 +99,23 @@ def test_every_load_path_loads_a_matching_adapter(tmp_path, load, input_ids):
     torch.testing.assert_close(loaded(input_ids).logits, model(input_ids).logits)
 
 
+def _copy_with_targets(folder, bad, targets: list[str]):
+    """A copy of the saved adapter whose config names other target modules than its weights hold."""
+    bad.mkdir()
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        (bad / name).write_bytes((folder / name).read_bytes())
+    config = json.loads((bad / "adapter_config.json").read_text())
+    (bad / "adapter_config.json").write_text(json.dumps({**config, "target_modules": targets}))
+    return bad
+
+
 def _adapters_on_layers(model) -> set[str]:
     return {name for m in model.modules() if isinstance(m, PanaceaLayer) for name in m.panacea_A}
 
 
 def test_failed_peft_load_adapter_leaves_nothing_and_a_retry_under_the_same_name_works(tmp_path, input_ids):
     good, folder = _saved(tmp_path)
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    for name in ("adapter_model.safetensors", "adapter_config.json"):
-        (bad / name).write_bytes((folder / name).read_bytes())
-    config = json.loads((bad / "adapter_config.json").read_text())
-    (bad / "adapter_config.json").write_text(json.dumps({**config, "target_modules": ["q_proj", "v_proj"]}))
+    bad = _copy_with_targets(folder, tmp_path / "bad", ["q_proj", "v_proj"])
 
     model = panacea_model("llama")
     perturb_adapter(model, seed=5)  # its own adapter differs from the one loaded next
@@ -129,12 +134,7 @@ def test_failed_peft_load_adapter_leaves_nothing_and_a_retry_under_the_same_name
 
 def test_failed_transformers_load_adapter_leaves_nothing_and_a_retry_works(tmp_path, input_ids):
     good, folder = _saved(tmp_path)
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    for name in ("adapter_model.safetensors", "adapter_config.json"):
-        (bad / name).write_bytes((folder / name).read_bytes())
-    config = json.loads((bad / "adapter_config.json").read_text())
-    (bad / "adapter_config.json").write_text(json.dumps({**config, "target_modules": [*ALL_TARGETS, "lm_head"]}))
+    bad = _copy_with_targets(folder, tmp_path / "bad", [*ALL_TARGETS, "lm_head"])
 
     model = tiny_llama(0)
     expected_base = model(input_ids).logits
