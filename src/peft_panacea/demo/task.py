@@ -39,6 +39,7 @@ class DemoSettings:
     preference_sampling: str = "vertex"
     aggregation: str = "linear"
     preference_lr_ratio: float = 4.0
+    reward_normalization: str = "running"
 
 
 def grpo_arguments(settings: DemoSettings, output_dir: str | Path) -> dict[str, Any]:
