@@ -10,13 +10,7 @@ same token, teacher-forced. Needs a built llama-server: ``scripts/build_llama_se
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import torch
@@ -36,36 +30,6 @@ gguf = pytest.importorskip("gguf", reason="GGUF export needs the gguf package (p
 PROMPTS = ["The ocean is", "My favourite season of the year"]
 TOLERANCE = 0.01  # mean |delta log-prob| per request, float32 base (issue 15)
 NEW_TOKENS = 12
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def post(port: int, route: str, body: dict | list) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{route}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.loads(response.read())
-
-
-def wait_healthy(port: int, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"llama-server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"llama-server did not become healthy:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +63,7 @@ def teacher_forced(model, prompt_ids: list[int], tokens: list[int], preference: 
 
 @pytest.mark.parametrize("form", ["basis", "shared_merged"])
 def test_one_server_answers_every_preference(form, served_model, tmp_path):
-    from peft_panacea.serving import ServingManifest, llama_cpp_completion, llama_cpp_reset, llama_server_command
+    from peft_panacea.serving import LlamaServer, ServingManifest
     from peft_panacea.serving.gguf_export import export_gguf
 
     model, tokenizer, base_gguf, folder = served_model
@@ -113,22 +77,12 @@ def test_one_server_answers_every_preference(form, served_model, tmp_path):
         export_gguf(export)
         base_gguf = convert_checkpoint(export / "base", tmp_path / "merged-f32.gguf")
     manifest = ServingManifest.load(export)
-    port = free_port()
-    command = llama_server_command(manifest, str(base_gguf), binary=str(llama_server_binary()), port=port)
-    command += ["--parallel", "2", "--ctx-size", "512", "--threads", "2", "--no-warmup", "--seed", "0"]
-    log = tmp_path / "server.log"
-    with log.open("w") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        wait_healthy(port, process, log)
-        post(port, "/lora-adapters", llama_cpp_reset(manifest))
+    args = ["--parallel", "2", "--ctx-size", "512", "--threads", "2", "--no-warmup", "--seed", "0"]
+    with LlamaServer(manifest, base_gguf, args=args, log_file=tmp_path / "server.log") as server:
 
         def complete(prompt: str, preference: list[float]) -> tuple[list[int], list[int], torch.Tensor]:
             prompt_ids = tokenizer(prompt)["input_ids"]
-            body = llama_cpp_completion(
-                manifest, preference, prompt_ids, n_predict=NEW_TOKENS, temperature=0.0, n_probs=1, cache_prompt=True
-            )
-            reply = post(port, "/completion", body)
+            reply = server.complete(preference, prompt_ids, n_predict=NEW_TOKENS, temperature=0.0, n_probs=1)
             probabilities = reply["completion_probabilities"]
             tokens = [p["id"] for p in probabilities]
             assert len(tokens) == NEW_TOKENS, reply
@@ -140,9 +94,6 @@ def test_one_server_answers_every_preference(form, served_model, tmp_path):
             replies = {(0, (0.2, 0.8)): first.result(), (1, (0.9, 0.1)): second.result()}
         replies[(1, (0.5, 0.5))] = complete(PROMPTS[1], [0.5, 0.5])
         replies[(0, (1.0, 0.0))] = complete(PROMPTS[0], [1.0, 0.0])  # same prompt as the first, new preference
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
     for (_, preference), (prompt_ids, tokens, served) in replies.items():
         reference = teacher_forced(model, prompt_ids, tokens, list(preference))

@@ -2,6 +2,7 @@
 set_preference, and scales that reproduce the Panacea adapter when applied to the exported LoRAs."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,57 @@ def test_llama_cpp_is_found_where_the_build_script_caches_it(tmp_path, monkeypat
         convert_checkpoint(tmp_path / "model", tmp_path / "out.gguf")
     monkeypatch.setenv("PANACEA_LLAMA_SERVER", "/opt/llama-server")
     assert llama_server_binary() == Path("/opt/llama-server")
+
+
+# A stand-in for llama-server's command line and routes: it records every request body it gets.
+_FAKE_SERVER = """#!{python}
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+argv = sys.argv[1:]
+if "--fail" in argv:
+    sys.exit("cannot load model")
+port = int(argv[argv.index("--port") + 1])
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"{{}}")
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with open({log!r}, "a") as log:
+            log.write(json.dumps([self.path, body]) + "\\n")
+        self.send_response(200); self.end_headers(); self.wfile.write(json.dumps({{"argv": argv}}).encode())
+    def log_message(self, *args):
+        pass
+HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+
+def test_llama_server_resets_scales_at_start_and_sends_the_full_list(tmp_path, monkeypatch):
+    import sys
+
+    from peft_panacea.serving import LlamaServer
+
+    model = panacea_model("llama", pref_dim=2)
+    model.export_lora_basis(tmp_path / "export")
+    manifest = ServingManifest.load(tmp_path / "export")
+    gguf_files = [replace(a, gguf=tmp_path / f"{a.name}.gguf") for a in manifest.adapters]  # as export_gguf names them
+    manifest = replace(manifest, adapters=type(manifest.adapters)(gguf_files))
+    binary = tmp_path / "llama-server"
+    requests = tmp_path / "requests.jsonl"
+    binary.write_text(_FAKE_SERVER.format(python=sys.executable, log=str(requests)))
+    binary.chmod(0o755)
+    with LlamaServer(manifest, "base.gguf", binary=binary, args=["--threads", "2"]) as server:
+        reply = server.complete([0.25, 0.75], "Hello", n_predict=4)
+    argv = reply["argv"]
+    assert argv[argv.index("--cache-ram") + 1] == "0" and "--lora-init-without-apply" in argv
+    assert argv[-2:] == ["--threads", "2"]
+    sent = [json.loads(line) for line in requests.read_text().splitlines()]
+    assert sent[0] == ["/lora-adapters", [{"id": i, "scale": 0.0} for i in range(3)]]
+    assert sent[1][0] == "/completion" and sent[1][1]["n_predict"] == 4
+    assert sent[1][1]["lora"] == [{"id": 0, "scale": 1.0}, {"id": 1, "scale": 0.25}, {"id": 2, "scale": 0.75}]
+    assert server.process.poll() is not None  # stopped on leaving the block
+    with pytest.raises(RuntimeError, match="(?s)exited with 1.*cannot load model"):
+        LlamaServer(manifest, "base.gguf", binary=binary, args=["--fail"]).__enter__()
+    monkeypatch.setenv("PANACEA_CACHE", str(tmp_path))
+    monkeypatch.delenv("PANACEA_LLAMA_SERVER", raising=False)
+    with pytest.raises(FileNotFoundError, match="No llama-server binary.*build_llama_server.sh"):
+        LlamaServer(manifest, "base.gguf")
