@@ -49,6 +49,10 @@ def served_model(tmp_path_factory):
     config = PanaceaConfig(pref_dim=2, r=4, task_type="CAUSAL_LM", preference_names=["positivity", "neutrality"])
     model = get_peft_model(base, config)
     perturb_adapter(model, seed=0, scale=2.0)
+    with torch.no_grad():  # U of 0.02 barely moves a 135M model's log-probs; the test needs preferences that do
+        for name, param in model.named_parameters():
+            if "panacea_B" in name:
+                param.mul_(16)
     base_gguf = convert_checkpoint(folder / "base", folder / "base-f32.gguf")
     return model.eval(), tokenizer, base_gguf, folder
 
