@@ -5,7 +5,7 @@
 # Needs cmake, a C++ compiler and PyPI; about 10 CPU-minutes.
 set -euo pipefail
 VERSION=0.3.36
-CACHE="${PANACEA_CACHE:-$HOME/.cache/peft-panacea}"
+CACHE="${PEFT_PANACEA_CACHE:-$HOME/.cache/peft_panacea}"  # peft_panacea's cache folder
 SRC="$CACHE/llama-server-src"
 BUILD="$CACHE/llama-server-build"
 LLAMA_CPP="$SRC/llama_cpp_python-$VERSION/vendor/llama.cpp"
@@ -20,5 +20,7 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
     cmake -S "$LLAMA_CPP" -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
         -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON
 fi
-cmake --build "$BUILD" --target llama-server -j "${JOBS:-$(nproc)}"
+if [ ! -x "$BUILD/bin/llama-server" ]; then
+    cmake --build "$BUILD" --target llama-server -j "${JOBS:-$(nproc)}"
+fi
 echo "$BUILD/bin/llama-server"

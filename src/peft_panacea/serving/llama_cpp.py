@@ -8,22 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-CACHE_ENV = "PANACEA_CACHE"
+from .._cache import cache_root
+
 SOURCE_ENV = "PANACEA_LLAMA_CPP_DIR"
 SERVER_ENV = "PANACEA_LLAMA_SERVER"
 SDIST_VERSION = "0.3.36"  # the llama-cpp-python sdist the build script unpacks (its vendor/ holds llama.cpp)
 BUILD_HINT = "run scripts/build_llama_server.sh"
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "peft-panacea"))
-
-
 def llama_cpp_source() -> Path | None:
     """``$PANACEA_LLAMA_CPP_DIR``, else the build script's unpacked source, or None."""
     if os.environ.get(SOURCE_ENV):
         return Path(os.environ[SOURCE_ENV])
-    tree = cache_dir() / "llama-server-src" / f"llama_cpp_python-{SDIST_VERSION}" / "vendor" / "llama.cpp"
+    tree = cache_root() / "llama-server-src" / f"llama_cpp_python-{SDIST_VERSION}" / "vendor" / "llama.cpp"
     return tree if (tree / "convert_hf_to_gguf.py").is_file() else None
 
 
@@ -31,7 +28,7 @@ def llama_server_binary() -> Path | None:
     """``$PANACEA_LLAMA_SERVER``, else the build script's cached binary, or None."""
     if os.environ.get(SERVER_ENV):
         return Path(os.environ[SERVER_ENV])
-    binary = cache_dir() / "llama-server-build" / "bin" / "llama-server"
+    binary = cache_root() / "llama-server-build" / "bin" / "llama-server"
     return binary if binary.is_file() else None
 
 
