@@ -13,13 +13,14 @@ Tokens per second is llama-server's own ``timings.predicted_per_second`` (decode
 prints the median over ``--repeats`` requests. Needs a built llama-server and llama.cpp's converter
 (``scripts/build_llama_server.sh``) and the SmolLM2 cache.
 
-    python benchmarks/llama_server_speed.py --adapter outputs/demo/adapter --outtype f32 q8_0
+    python benchmarks/llama_server_speed.py --adapter outputs/demo/adapter --outtype f32 q4_1
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import warnings
 from contextlib import ExitStack
 from pathlib import Path
@@ -28,39 +29,51 @@ import torch
 from peft import PeftModel
 
 from peft_panacea.demo.default_model import default_cache_dir, load_model
-from peft_panacea.serving import LlamaServer, ServingManifest, convert_checkpoint
+from peft_panacea.serving import LlamaServer, ServingManifest, convert_checkpoint, llama_server_binary
 from peft_panacea.serving.gguf_export import export_gguf, lora_folder_to_gguf, read_base_config
 from peft_panacea.serving.manifest import AdapterEntry
 
 PROMPT = "Tell me about the ocean."
+CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # written by convert_hf_to_gguf.py; others go through llama-quantize
+
+
+def base_gguf(model_dir: Path, out: Path, outtype: str) -> Path:
+    """A checkpoint as a GGUF of ``outtype``: the converter's own types directly, others (q4_1, ...) by quantising
+    its float32 output with the llama-quantize built beside llama-server."""
+    if out.exists():
+        return out
+    if outtype in CONVERTER_TYPES:
+        return convert_checkpoint(model_dir, out, outtype)
+    f32 = convert_checkpoint(model_dir, out.with_suffix(".f32.gguf"), "f32")
+    quantize = llama_server_binary().parent / "llama-quantize"
+    subprocess.run([str(quantize), str(f32), str(out), outtype], check=True, capture_output=True)
+    return out
 
 
 def exports(adapter: str, work: Path, outtype: str) -> dict[str, tuple[ServingManifest, Path]]:
     """Every served form: its manifest (adapters with GGUF files) and the base GGUF it runs on."""
-    base, tokenizer = load_model(None)
-    model = PeftModel.from_pretrained(base, adapter).eval()
+    model, tokenizer = load_model(None)
+    model = PeftModel.from_pretrained(model, adapter).eval()
     names = list(model.peft_config[model.active_adapter].preference_names)
     middle = [1.0 / len(names)] * len(names)
     cache = default_cache_dir()
-    base_gguf = work / f"base-{outtype}.gguf"
-    if not base_gguf.exists():
-        convert_checkpoint(cache, base_gguf, outtype)
+    base = base_gguf(cache, work / f"base-{outtype}.gguf", outtype)
     model.export_lora(str(work / "one"), middle, overwrite=True)
     one = lora_folder_to_gguf(work / "one", read_base_config(cache), work / "one.gguf")
     rank = model.peft_config[model.active_adapter].r + len(names)
     single = ServingManifest("single", names, [AdapterEntry("one", work / "one", rank, scale=1.0, gguf=one)], work)
     forms = {
-        "base": (ServingManifest("none", names, [], work), base_gguf),
-        "one LoRA (export_lora)": (single, base_gguf),
+        "base": (ServingManifest("none", names, [], work), base),
+        "one LoRA (export_lora)": (single, base),
     }
     for form, export in [("basis", "export_lora_basis"), ("vertices", "export_lora_vertices")]:
         getattr(model, export)(work / form, overwrite=True)
         export_gguf(work / form, cache)
-        forms[form] = (ServingManifest.load(work / form), base_gguf)
+        forms[form] = (ServingManifest.load(work / form), base)
     model.export_shared_merged(work / "merged", overwrite=True)
     tokenizer.save_pretrained(work / "merged" / "base")
     export_gguf(work / "merged")
-    merged_gguf = convert_checkpoint(work / "merged" / "base", work / f"merged-{outtype}.gguf", outtype)
+    merged_gguf = base_gguf(work / "merged" / "base", work / f"merged-{outtype}.gguf", outtype)
     forms["shared merged"] = (ServingManifest.load(work / "merged"), merged_gguf)
     return forms
 
@@ -84,7 +97,7 @@ def measure(forms: dict, preference: list[float], tokens: int, repeats: int, thr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--adapter", default="outputs/demo/adapter")
-    parser.add_argument("--outtype", nargs="+", default=["f32", "q8_0"], help="GGUF types for the base models")
+    parser.add_argument("--outtype", nargs="+", default=["f32", "q4_1"], help="GGUF types of the base models")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
