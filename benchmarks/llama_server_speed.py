@@ -79,7 +79,9 @@ def exports(adapter: str, work: Path, outtype: str) -> dict[str, tuple[ServingMa
 
 
 def measure(forms: dict, preference: list[float], tokens: int, repeats: int, threads: int) -> dict[str, list]:
-    args = ["--threads", str(threads), "--parallel", "1", "--ctx-size", "512", "--seed", "0"]
+    # --no-repack: this llama.cpp build (llama-cpp-python 0.3.36's) segfaults in the CPU weight-repacking path at
+    # warm-up for quantised models on the AVX-512 machine it was measured on; float32 runs either way.
+    args = ["--threads", str(threads), "--parallel", "1", "--ctx-size", "512", "--seed", "0", "--no-repack"]
     speeds: dict[str, list[float]] = {name: [] for name in forms}
     with ExitStack() as stack:
         servers = {name: stack.enter_context(LlamaServer(m, g, args=args)) for name, (m, g) in forms.items()}
