@@ -27,10 +27,10 @@ from peft_panacea.demo.prompts import demo_prompts
 from peft_panacea.demo.run import sweep, train
 from peft_panacea.demo.task import REFERENCE_POINT, DemoSettings
 
-# Each variant: the DemoSettings fields it sets. The first rows were measured before the demo's learning rates
-# changed, so they name the settings of that time (lr 2e-3 for every direction) explicitly.
+# Each variant: the DemoSettings fields it sets. The first rows were measured before the demo's learning rates and KL
+# weight changed, so they name the settings of that time (lr 2e-3 for every direction, beta 0) explicitly.
 LORA_GROUP = {"init_panacea_weights": True, "preference_granularity": "group"}
-FIRST = {"learning_rate": 2e-3, "preference_lr_ratio": 1.0}
+FIRST = {"learning_rate": 2e-3, "preference_lr_ratio": 1.0, "beta": 0.0}
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "paper": {**FIRST, "init_panacea_weights": "paper", "preference_granularity": "batch"},
@@ -43,13 +43,22 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lora-group-lr1e-3": {**FIRST, **LORA_GROUP, "learning_rate": 1e-3},
     "lora-group-kl": {**FIRST, **LORA_GROUP, "beta": 0.04},
     "lora-group-uniform": {**FIRST, **LORA_GROUP, "preference_sampling": "uniform"},
-    "lora-group-pref4": {**LORA_GROUP, "learning_rate": 2e-3, "preference_lr_ratio": 4.0},
+    "lora-group-pref4": {**LORA_GROUP, "learning_rate": 2e-3, "preference_lr_ratio": 4.0, "beta": 0.0},
+    "lora-group-lr1e-3-pref4": {**LORA_GROUP, "learning_rate": 1e-3, "preference_lr_ratio": 4.0, "beta": 0.0},
     # the demo's recipe now (DemoSettings' defaults)
-    "lora-group-lr1e-3-pref4": {**LORA_GROUP, "learning_rate": 1e-3, "preference_lr_ratio": 4.0},
+    "lora-group-lr1e-3-pref4-kl": {**LORA_GROUP, "learning_rate": 1e-3, "preference_lr_ratio": 4.0, "beta": 0.04},
+    "lora-group-lr1e-3-pref4-groupnorm": {
+        **LORA_GROUP,
+        "learning_rate": 1e-3,
+        "preference_lr_ratio": 4.0,
+        "beta": 0.0,
+        "reward_normalization": "group",
+    },
     "lora-group-lr1e-3-pref4-tche": {
         **LORA_GROUP,
         "learning_rate": 1e-3,
         "preference_lr_ratio": 4.0,
+        "beta": 0.0,
         "aggregation": "tchebycheff",
     },
 }

@@ -40,9 +40,11 @@ from peft_panacea.evaluation import FrontResult, evaluate_front, evaluate_polici
 from peft_panacea.sampling import preference_grid
 
 RANK, LORA_ALPHA = 10, 20  # LoRA of rank k + m = 8 + 2, alpha = 2r
-# The LoRA baselines keep the learning rate their recorded rows were trained with; Panacea trains with the demo's
-# recipe (lr 1e-3, its preference directions at 4x), so each method runs at the rate chosen for it.
+# The LoRA baselines keep the learning rate and KL weight their recorded rows were trained with; Panacea trains with
+# the demo's recipe (lr 1e-3, its preference directions at 4x, KL beta 0.04), each method with the settings chosen
+# for it.
 BASELINE_LEARNING_RATE = 2e-3
+BASELINE_BETA = 0.0
 
 
 def lora_name(weights: list[float]) -> str:
@@ -65,7 +67,9 @@ def train_run(settings: DemoSettings, name: str, weights: list[float] | None, ag
             model=model,
             reward_funcs=[REWARD_FUNCTIONS[o] for o in OBJECTIVES],
             args=GRPOConfig(
-                **grpo_arguments(replace(settings, learning_rate=BASELINE_LEARNING_RATE), out / "trainer"),
+                **grpo_arguments(
+                    replace(settings, learning_rate=BASELINE_LEARNING_RATE, beta=BASELINE_BETA), out / "trainer"
+                ),
                 reward_weights=weights,
             ),
             train_dataset=prompt_dataset(prompts),

@@ -28,11 +28,12 @@ class DemoSettings:
     prompts_per_step: int = 2
     max_completion_length: int = 32
     learning_rate: float = 1e-3
-    beta: float = 0.0
     # The recipe chosen by benchmarks/front_ablation.py (BENCHMARKS.md, "Which recipe steers"): the LoRA-style
-    # initialisation, one preference per prompt group (every step contrasts two trade-offs), and the preference
+    # initialisation, one preference per prompt group (every step contrasts two trade-offs), the preference
     # directions at 4x the learning rate of the shared ones (at lr 2e-3 for all, 2 of 3 seeds collapsed into one
-    # degenerate neutral reply; at 1e-3 for all, the adapter barely steered).
+    # degenerate neutral reply; at 1e-3 for all, the adapter barely steered), and a KL anchor to the untrained
+    # model (without it, 2 of 5 seeds drifted into weak or repetitive fronts).
+    beta: float = 0.04
     init_panacea_weights: bool | str = True
     lora_alpha: float | None = None
     preference_granularity: str = "group"
