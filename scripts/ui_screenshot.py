@@ -66,7 +66,9 @@ def main() -> None:
         for i, value in enumerate(args.preference):
             set_number(driver, f"#pref-{i} input[type=number]", value)
         driver.find_element(By.CSS_SELECTOR, "#prompt textarea").send_keys(args.prompt)
-        driver.find_element(By.XPATH, "//*[contains(text(), 'Sampling (greedy')]").click()
+        accordion = driver.find_element(By.XPATH, "//button[contains(., 'Sampling (greedy')]")
+        driver.execute_script("arguments[0].click();", accordion)
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#max-new input[type=number]").is_displayed())
         set_number(driver, "#max-new input[type=number]", args.max_new_tokens)
         driver.find_element(By.CSS_SELECTOR, "#generate").click()
         reply = driver.find_element(By.CSS_SELECTOR, "#reply textarea")
