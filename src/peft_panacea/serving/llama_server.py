@@ -5,6 +5,7 @@ request (see :mod:`.requests`)."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import tempfile
@@ -24,6 +25,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def temporary_log() -> Path:
+    handle, name = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
+    os.close(handle)
+    return Path(name)
 
 
 class LlamaServer:
@@ -50,7 +57,7 @@ class LlamaServer:
         self.manifest = manifest
         self.port = port or free_port()
         self.command = [*llama_server_command(manifest, str(model_gguf), binary=str(binary), port=self.port), *args]
-        self.log_file = Path(log_file or tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
+        self.log_file = Path(log_file) if log_file else temporary_log()
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
 
