@@ -10,6 +10,7 @@ same token, teacher-forced. Needs a built llama-server: ``scripts/build_llama_se
 
 from __future__ import annotations
 
+import importlib.util
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -21,9 +22,13 @@ from .models import perturb_adapter
 from .smollm2 import smollm2_files
 
 pytestmark = pytest.mark.skipif(
-    llama_server_binary() is None or llama_cpp_source() is None or smollm2_files() is None,
+    llama_server_binary() is None
+    or llama_cpp_source() is None
+    or smollm2_files() is None
+    or importlib.util.find_spec("sentencepiece") is None,
     reason="needs a llama-server binary and llama.cpp's converter (run scripts/build_llama_server.sh, or set "
-    "PANACEA_LLAMA_SERVER and PANACEA_LLAMA_CPP_DIR) and the SmolLM2 cache (`panacea demo` once)",
+    "PANACEA_LLAMA_SERVER and PANACEA_LLAMA_CPP_DIR), sentencepiece (the [serve] extra) and the SmolLM2 cache "
+    "(`panacea demo` once)",
 )
 gguf = pytest.importorskip("gguf", reason="GGUF export needs the gguf package (pip install 'peft-panacea[serve]')")
 

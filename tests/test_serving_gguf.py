@@ -1,6 +1,7 @@
 """GGUF LoRA adapters for llama.cpp, read back with gguf's reader (llama.cpp itself is not needed), and the q/k row
 order checked against a GGUF that llama.cpp's own converter wrote."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -108,9 +109,9 @@ def test_rotary_row_order_matches_llama_cpps_converter():
 
 
 @pytest.mark.skipif(
-    llama_cpp_source() is None or smollm2_files() is None,
+    llama_cpp_source() is None or smollm2_files() is None or importlib.util.find_spec("sentencepiece") is None,
     reason=f"needs llama.cpp's source (scripts/build_llama_server.sh unpacks it, or set {SOURCE_ENV}), "
-    "and the SmolLM2 cache",
+    "sentencepiece for its converter (the [serve] extra) and the SmolLM2 cache",
 )
 def test_adapters_fit_the_base_that_llama_cpps_converter_writes(tmp_path):
     """The shared-merged export of a 2-layer SmolLM2, its base/ converted by llama.cpp's own converter: every GGUF

@@ -221,3 +221,14 @@ def test_llama_server_resets_scales_at_start_and_sends_the_full_list(tmp_path, m
     monkeypatch.delenv("PANACEA_LLAMA_SERVER", raising=False)
     with pytest.raises(FileNotFoundError, match="No llama-server binary.*build_llama_server.sh"):
         LlamaServer(manifest, "base.gguf")
+
+
+def test_converting_a_checkpoint_names_the_missing_sentencepiece(tmp_path, monkeypatch):
+    import sys
+
+    from peft_panacea.serving import convert_checkpoint
+
+    monkeypatch.setitem(sys.modules, "sentencepiece", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"converter needs sentencepiece: pip install 'peft-panacea\[serve\]'"):
+        convert_checkpoint(tmp_path, tmp_path / "out.gguf")
+    assert not (tmp_path / "out.gguf").exists()

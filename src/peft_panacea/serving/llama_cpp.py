@@ -35,6 +35,10 @@ def llama_server_binary() -> Path | None:
 def convert_checkpoint(model_dir: str | Path, out_file: str | Path, outtype: str = "f32") -> Path:
     """A transformers checkpoint folder (with its tokenizer) as a GGUF, written by llama.cpp's own converter: the
     base model for the basis export, or the ``base/`` folder of the shared-merged one."""
+    try:
+        import sentencepiece  # noqa: F401  (the converter reads Llama vocabularies with it, in its own process)
+    except ImportError as error:
+        raise ImportError("llama.cpp's converter needs sentencepiece: pip install 'peft-panacea[serve]'") from error
     source = llama_cpp_source()
     if source is None:
         raise FileNotFoundError(f"No llama.cpp source found: {BUILD_HINT}, or set {SOURCE_ENV} to a llama.cpp tree.")
