@@ -2,6 +2,8 @@
 set_preference, and scales that reproduce the Panacea adapter when applied to the exported LoRAs."""
 
 import json
+import sys
+import types
 from dataclasses import replace
 from pathlib import Path
 
@@ -149,6 +151,7 @@ def test_llama_cpp_is_found_where_the_build_script_caches_it(tmp_path, monkeypat
     from peft_panacea.serving import convert_checkpoint, llama_cpp_source, llama_server_binary
     from peft_panacea.serving.llama_cpp import SDIST_VERSION
 
+    monkeypatch.setitem(sys.modules, "sentencepiece", types.ModuleType("sentencepiece"))  # the converter's dependency
     monkeypatch.setenv("PEFT_PANACEA_CACHE", str(tmp_path))
     monkeypatch.delenv("PANACEA_LLAMA_CPP_DIR", raising=False)
     monkeypatch.delenv("PANACEA_LLAMA_SERVER", raising=False)
@@ -192,7 +195,6 @@ HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
 def test_llama_server_resets_scales_at_start_and_sends_the_full_list(tmp_path, monkeypatch):
-    import sys
 
     from peft_panacea.serving import LlamaServer
 
@@ -224,8 +226,6 @@ def test_llama_server_resets_scales_at_start_and_sends_the_full_list(tmp_path, m
 
 
 def test_converting_a_checkpoint_names_the_missing_sentencepiece(tmp_path, monkeypatch):
-    import sys
-
     from peft_panacea.serving import convert_checkpoint
 
     monkeypatch.setitem(sys.modules, "sentencepiece", None)  # as if not installed
