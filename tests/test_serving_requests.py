@@ -195,7 +195,6 @@ HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
 def test_llama_server_resets_scales_at_start_and_sends_the_full_list(tmp_path, monkeypatch):
-
     from peft_panacea.serving import LlamaServer
 
     model = panacea_model("llama", pref_dim=2)
