@@ -4,7 +4,9 @@ Compares, on the same random model with SmolLM2-135M's shape (30 layers) and the
 * forward time: base model, Panacea unmerged, PEFT LoRA of rank r+m, Panacea merged;
 * mixed batches: one preference per row vs one for the batch, and PEFT LoRA's mixed ``adapter_names`` batch;
 * switching the trade-off: ``set_preference`` vs re-merging a Rewarded Soup with ``add_weighted_adapter`` vs
-  re-merging Panacea, and ``set_preference`` against model depth.
+  re-merging Panacea, and ``set_preference`` against model depth;
+* the first decoding step after ``set_preference`` (which rebuilds every layer's diagonal) vs a step at an unchanged
+  preference vs a PEFT LoRA step, each on a copy of the same KV cache.
 
 Timings are medians of interleaved repeats; ratios matter more than absolute numbers on a noisy machine.
 
@@ -14,6 +16,7 @@ Timings are medians of interleaved repeats; ratios matter more than absolute num
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -177,6 +180,39 @@ def switching_costs(args, dtype: torch.dtype) -> None:
         print(f"  {layers:>6} {set_s * 1e3:15.4f} {merge_s * 1e3:17.2f} {soup_s * 1e3:26.2f}")
 
 
+def decode_step_costs(args, dtype: torch.dtype) -> None:
+    """Median ms of one decoding step (batch 1, KV cache of ``seq_len`` tokens): a LoRA step, a Panacea step right
+    after ``set_preference`` (the preference-setting call itself untimed), and one at an unchanged preference."""
+    panacea = get_peft_model(smollm2_shaped(args.layers), PanaceaConfig(r=R, pref_dim=M, target_modules=TARGETS))
+    lora = get_peft_model(smollm2_shaped(args.layers), LoraConfig(r=R + M, target_modules=TARGETS))
+    for model in (panacea, lora):
+        randomise_trainables(model)
+        model.to(args.device, dtype).eval()
+    prompt = torch.randint(0, 49152, (1, args.seq_len), device=args.device)
+    token = torch.randint(0, 49152, (1, 1), device=args.device)
+    weights = iter(torch.linspace(0.05, 0.95, 10_000).tolist())
+    cases = {"PEFT LoRA": lora, "Panacea, after set_preference": panacea, "Panacea, same preference": panacea}
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    with torch.no_grad():
+        caches = {id(m): m(input_ids=prompt, use_cache=True).past_key_values for m in (panacea, lora)}
+        for repeat in range(args.repeats + 1):  # the first round warms up
+            for name, model in cases.items():
+                cache = copy.deepcopy(caches[id(model)])
+                if name == "Panacea, after set_preference":
+                    w = next(weights)
+                    panacea.set_preference([w, 1 - w])
+                sync(args.device)
+                start = time.perf_counter()
+                model(input_ids=token, past_key_values=cache, use_cache=True)
+                sync(args.device)
+                if repeat:
+                    times[name].append(time.perf_counter() - start)
+    results = {name: statistics.median(values) for name, values in times.items()}
+    print_table(f"One decoding step, batch 1, {args.seq_len} cached tokens, {args.layers} layers", results, "PEFT LoRA")
+    after, same = results["Panacea, after set_preference"], results["Panacea, same preference"]
+    print(f"  first step after set_preference / a step at the same preference: {after / same:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layers", type=int, default=30)
@@ -190,6 +226,7 @@ def main() -> None:
     dtype = getattr(torch, args.dtype)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}, dtype {args.dtype}")
     forward_costs(args, dtype)
+    decode_step_costs(args, dtype)
     switching_costs(args, dtype)
 
 

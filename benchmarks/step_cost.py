@@ -105,6 +105,61 @@ def sft_data(tokenizer, rows: int, prompt_len: int, completion_len: int, m: int)
     )
 
 
+def online_data(tokenizer, rows: int, prompt_len: int) -> Dataset:
+    rng = torch.Generator().manual_seed(0)
+    return Dataset.from_list([{"prompt": words(rng, prompt_len, tokenizer)} for _ in range(rows)])
+
+
+def vowel_share(completions: list[str], **kwargs) -> list[float]:
+    """A cheap reward, the same work for both trainers."""
+    return [sum(ch in "aeiou" for ch in c) / max(len(c), 1) for c in completions]
+
+
+def shortness(completions: list[str], **kwargs) -> list[float]:
+    return [-len(c) / 100 for c in completions]
+
+
+def build_online_trainers(args, model, tokenizer, lora, panacea):
+    """GRPO or RLOO: Panacea's trainer with m rewards vs TRL's with the same rewards at fixed equal weights."""
+    import trl
+
+    rewards = [vowel_share, shortness] * ((args.m + 1) // 2)
+    rewards = rewards[: args.m]
+    name = args.trainer.upper()
+    common = {
+        "output_dir": "/tmp/panacea-step-cost",
+        "max_steps": 1,
+        "bf16": False,
+        "report_to": [],
+        "save_strategy": "no",
+        "use_cpu": True,
+        "per_device_train_batch_size": 2 * args.batch,
+        "num_generations": 4,
+        "max_completion_length": args.completion_len,
+        "generation_kwargs": {"min_new_tokens": args.completion_len},
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "learning_rate": 1e-4,
+    }
+    data = online_data(tokenizer, 8 * args.batch, args.prompt_len)
+    ours = getattr(pp, f"Panacea{name}Trainer")(
+        model=copy.deepcopy(model),
+        reward_funcs=rewards,
+        args=getattr(pp, f"Panacea{name}Config")(**common),
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=panacea,
+    )
+    theirs = getattr(trl, f"{name}Trainer")(
+        model=copy.deepcopy(model),
+        reward_funcs=rewards,
+        args=getattr(trl, f"{name}Config")(reward_weights=[1.0 / args.m] * args.m, **common),
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=lora,
+    )
+    return {"Panacea": ours, f"TRL + LoRA r={args.r + args.m}": theirs}
+
+
 def build_trainers(args, model, tokenizer):
     common = {
         "output_dir": "/tmp/panacea-step-cost",
@@ -120,6 +175,8 @@ def build_trainers(args, model, tokenizer):
     }
     lora = LoraConfig(r=args.r + args.m, lora_alpha=args.r + args.m, target_modules=TARGETS, task_type="CAUSAL_LM")
     panacea = pp.PanaceaConfig(r=args.r, pref_dim=args.m, target_modules=TARGETS, task_type="CAUSAL_LM")
+    if args.trainer in ("grpo", "rloo"):
+        return build_online_trainers(args, model, tokenizer, lora, panacea)
     if args.trainer == "dpo":
         from trl import DPOConfig, DPOTrainer
 
@@ -169,12 +226,38 @@ def prepare(trainer):
     trainer.model.train()
 
     def step():
-        trainer.training_step(trainer.model, batch)
+        trainer.training_step(trainer.model, batch, None)
         torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), trainer.args.max_grad_norm)
         trainer.optimizer.step()
         trainer.model.zero_grad(set_to_none=True)
 
     return step
+
+
+def tensor_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+
+def step_memory(trainer, step) -> tuple[int, int]:
+    """(peak bytes one step allocates on top of what persists, that peak plus the persistent bytes).
+
+    Persistent: parameters, buffers and optimizer state. The in-step peak is the running sum of torch.profiler's
+    allocation and free events over the step, at its highest.
+    """
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    model = trainer.model
+    state = [t for s in trainer.optimizer.state.values() for t in s.values()]
+    persistent = tensor_bytes(model.parameters()) + tensor_bytes(model.buffers()) + tensor_bytes(state)
+    with torch_profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    records = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    current = peak = 0
+    for record in sorted(records, key=lambda e: e.start_ns()):
+        current += record.nbytes()  # negative for a free
+        peak = max(peak, current)
+    return peak, peak + persistent
 
 
 def profile(name: str, step) -> None:
@@ -194,7 +277,7 @@ def profile(name: str, step) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trainer", choices=["dpo", "sft"], default="dpo")
+    parser.add_argument("--trainer", choices=["dpo", "sft", "grpo", "rloo"], default="dpo")
     parser.add_argument(
         "--model", default="smollm2", help=f"'smollm2' (the embedded checkpoint) or one of {list(SHAPES)}"
     )
@@ -241,6 +324,11 @@ def main() -> None:
         print(f"  {name:<22} median {med[name] * 1e3:9.1f} ms   (min-max spread {spread:.0%})")
     ratios = [a / b for a, b in zip(*times.values(), strict=True)]
     print(f"  ratio of medians: {ours / theirs:.3f}   median of paired ratios: {statistics.median(ratios):.3f}")
+    memory = {name: step_memory(trainers[name], step) for name, step in steps.items()}
+    for name, (in_step, total) in memory.items():
+        print(f"  {name:<22} peak memory: {in_step / 2**20:8.1f} MiB in the step, {total / 2**20:8.1f} MiB in all")
+    (ours_step, ours_total), (theirs_step, theirs_total) = memory.values()
+    print(f"  peak memory ratio: in the step {ours_step / theirs_step:.3f}, in all {ours_total / theirs_total:.3f}")
     if args.profile:
         counts = {name: profile(name, step) for name, step in steps.items()}
         a, b = counts.values()

@@ -53,3 +53,32 @@ def test_front_ablation_runs_each_variant_once(tmp_path, tiny_model_dir):
     assert all(len(r["front"]) == 3 and len(r["completions"]) == 3 for r in rows)
     second = subprocess.run(command, capture_output=True, text=True, timeout=600)  # finished runs are skipped
     assert second.returncode == 0 and len((tmp_path / "ablation.jsonl").read_text().splitlines()) == 2
+
+
+def run_script(name: str, *args: str) -> str:
+    script = SCRIPT.parent / name
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def parse_ratio(text: str, label: str) -> float:
+    line = next(line for line in text.splitlines() if label in line)
+    return float(line.split(label)[1].split()[0].rstrip(","))
+
+
+@pytest.mark.parametrize("trainer", ["dpo", "grpo"])
+def test_step_cost_times_and_weighs_both_trainers(trainer):
+    out = run_script("step_cost.py", "--model", "tiny", "--trainer", trainer, "--repeats", "1", "--completion-len", "8")
+    assert f"{trainer.upper()} step, tiny" in out
+    for label in ("ratio of medians:", "peak memory ratio: in the step", ", in all"):
+        assert 0.2 < parse_ratio(out, label) < 5.0
+    assert out.count("MiB in the step") == 2
+
+
+def test_overhead_times_the_first_decoding_step_after_a_switch():
+    out = run_script(
+        "overhead.py", "--layers", "2", "--depths", "2", "--batch-sizes", "1", "--seq-len", "8", "--repeats", "1"
+    )
+    assert 0.1 < parse_ratio(out, "first step after set_preference / a step at the same preference:") < 10.0
+    assert "Panacea unmerged / PEFT LoRA same rank" in out and "Switching the trade-off" in out

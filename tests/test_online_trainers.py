@@ -259,3 +259,23 @@ def test_unnamed_reward_callables_in_the_right_order_are_accepted(tmp_path):
     anonymous = lambda prompts, completions, **kwargs: low(prompts, completions)  # noqa: E731
     trainer = make_trainer(tmp_path, reward_funcs=(anonymous, Scorer("high", high)))
     assert inspect.unwrap(trainer.reward_funcs[0]) is anonymous  # used, behind the output-type check
+
+
+@pytest.mark.parametrize("kind", ["grpo", "rloo"])
+def test_the_callers_reward_lists_are_left_as_given(tmp_path, kind):
+    """A user who builds a second trainer (or a TRL baseline) from the same lists must get them unchanged."""
+    config_cls, trainer_cls = TRAINERS[kind]
+    rewards, classes = [low, high], [None, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = trainer_cls(
+            model=tiny_llama(),
+            reward_funcs=rewards,
+            reward_processing_classes=classes,
+            args=config_cls(**training_args(tmp_path / "out", num_generations=4, max_completion_length=6)),
+            train_dataset=Dataset.from_list([{"prompt": f"w{i} w{i + 1}"} for i in range(16)]),
+            processing_class=tiny_tokenizer(),
+            peft_config=PanaceaConfig(pref_dim=2, preference_names=["low", "high"], task_type="CAUSAL_LM"),
+        )
+    assert rewards == [low, high] and classes == [None, None]
+    assert len(trainer.reward_funcs) == 3  # the trainer's own copy holds its placeholder

@@ -136,6 +136,14 @@ class RunningMoments:
 class PanaceaOnlineMixin(PanaceaTrainerMixin):
     """Mixed before ``GRPOTrainer`` / ``RLOOTrainer``; ``self.args`` has :class:`PanaceaOnlineArguments` fields."""
 
+    @staticmethod
+    def _copy_reward_lists(reward_funcs: Any, kwargs: dict[str, Any]) -> Any:
+        """The caller's lists of reward functions and processing classes, copied: the trainer appends its
+        placeholder to them and wraps their entries, which must not change a list the caller uses again."""
+        if isinstance(kwargs.get("reward_processing_classes"), list):
+            kwargs["reward_processing_classes"] = list(kwargs["reward_processing_classes"])
+        return list(reward_funcs) if isinstance(reward_funcs, list) else reward_funcs
+
     def _setup_online(self, config: PanaceaConfig) -> None:
         self._setup_panacea(config)
         self.preference_names = config.preference_names

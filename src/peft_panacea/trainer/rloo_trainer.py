@@ -35,5 +35,6 @@ class PanaceaRLOOTrainer(PanaceaOnlineMixin, RLOOTrainer):
         config = resolve_panacea_config(model, peft_config)
         self._check_generation_backend(args, kwargs)
         self._check_datasets(args, config, kwargs)
+        reward_funcs = self._copy_reward_lists(reward_funcs, kwargs)
         super().__init__(model=model, reward_funcs=reward_funcs, args=args, peft_config=peft_config, **kwargs)
         self._setup_online(config)
