@@ -208,7 +208,9 @@ def decode_step_costs(args, dtype: torch.dtype) -> None:
                 if repeat:
                     times[name].append(time.perf_counter() - start)
     results = {name: statistics.median(values) for name, values in times.items()}
-    print_table(f"One decoding step, batch 1, {args.seq_len} cached tokens, {args.layers} layers", results, "PEFT LoRA")
+    print_table(
+        f"One decoding step, batch 1, {args.seq_len} cached tokens, {args.layers} layers", results, "PEFT LoRA"
+    )
     after, same = results["Panacea, after set_preference"], results["Panacea, same preference"]
     print(f"  first step after set_preference / a step at the same preference: {after / same:.3f}")
 

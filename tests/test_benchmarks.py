@@ -69,7 +69,9 @@ def parse_ratio(text: str, label: str) -> float:
 
 @pytest.mark.parametrize("trainer", ["dpo", "grpo"])
 def test_step_cost_times_and_weighs_both_trainers(trainer):
-    out = run_script("step_cost.py", "--model", "tiny", "--trainer", trainer, "--repeats", "1", "--completion-len", "8")
+    out = run_script(
+        "step_cost.py", "--model", "tiny", "--trainer", trainer, "--repeats", "1", "--completion-len", "8"
+    )
     assert f"{trainer.upper()} step, tiny" in out
     for label in ("ratio of medians:", "peak memory ratio: in the step", ", in all"):
         assert 0.2 < parse_ratio(out, label) < 5.0
