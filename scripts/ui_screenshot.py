@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from peft_panacea._local_http import free_port, wait_until_serving
 
 
 def set_number(driver: webdriver.Chrome, css: str, value: str) -> None:
@@ -51,15 +45,10 @@ def main() -> None:
     driver = webdriver.Chrome(service=webdriver.ChromeService(shutil.which("chromedriver")), options=options)
     try:
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if app.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("panacea ui did not start") from None
-                time.sleep(0.5)
+        try:
+            wait_until_serving(url, app, timeout=600)
+        except (RuntimeError, TimeoutError) as error:
+            raise SystemExit(f"panacea ui did not start: {error}") from None
         wait = WebDriverWait(driver, 600)
         driver.get(url)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#generate"))

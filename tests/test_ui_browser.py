@@ -6,16 +6,15 @@ holds outputs/demo/adapter and front.json) on a tiny model; the page must show w
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from peft_panacea._local_http import free_port, wait_until_serving
 
 from .models import panacea_model, perturb_adapter
 
@@ -33,12 +32,6 @@ pytestmark = pytest.mark.skipif(
 
 PROMPT = "w5 w6 w7"
 MAX_NEW_TOKENS = 64  # the page's default
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -75,17 +68,12 @@ def server(demo_folder):
     process.wait(timeout=30)
 
 
-def wait_until_serving(process: subprocess.Popen, url: str) -> None:
-    deadline = time.monotonic() + 600  # imports and model load: seconds, but minutes on a heavily shared machine
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"panacea ui did not start:\n{process.stdout.read()[-3000:]}")
-            time.sleep(0.5)
+def wait_for_app(process: subprocess.Popen, url: str) -> None:
+    try:  # imports and model load: seconds, but minutes on a heavily shared machine
+        wait_until_serving(url, process, timeout=600)
+    except (RuntimeError, TimeoutError) as error:
+        process.kill()
+        pytest.fail(f"panacea ui did not start ({error}):\n{process.stdout.read()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +119,7 @@ def test_page_steers_streams_compares_and_marks_the_front(server, browser, demo_
     grid = [[0.0, 1.0], [0.25, 0.75], [0.5, 0.5], [0.75, 0.25], [1.0, 0.0]]
     single, *at_grid = expected(tiny_model_dir, adapter, [[0.25, 0.75], *grid])
     process, url = server
-    wait_until_serving(process, url)
+    wait_for_app(process, url)
     wait = WebDriverWait(browser, 300)  # generous for a shared machine; a pass takes seconds
     browser.get(url)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#generate"))

@@ -6,25 +6,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .._local_http import free_port, wait_until_serving
 from ..tuner.preference import PreferenceLike
 from .llama_cpp import BUILD_HINT, llama_server_binary
 from .manifest import ServingManifest
 from .requests import llama_cpp_completion, llama_cpp_reset, llama_server_command
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def temporary_log() -> Path:
@@ -97,14 +90,11 @@ class LlamaServer:
         return self.log_file.read_text(errors="replace")[-3000:]
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"llama-server exited with {self.process.returncode}:\n{self._log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.25)
-        raise TimeoutError(f"llama-server was not healthy after {self.startup_timeout:.0f} s:\n{self._log_tail()}")
+        try:
+            wait_until_serving(f"http://127.0.0.1:{self.port}/health", self.process, self.startup_timeout)
+        except RuntimeError:
+            raise RuntimeError(f"llama-server exited with {self.process.returncode}:\n{self._log_tail()}") from None
+        except TimeoutError:
+            raise TimeoutError(
+                f"llama-server was not healthy after {self.startup_timeout:.0f} s:\n{self._log_tail()}"
+            ) from None

@@ -12,7 +12,7 @@ from peft.utils.other import transpose
 from torch import nn
 
 from ..compat.peft_compat import in_out_features
-from .preference import PreferenceState, is_per_sample
+from .preference import PreferenceSnapshot, PreferenceState, is_per_sample
 
 MergeRecord = tuple[torch.Tensor | None, torch.Tensor]
 
@@ -95,8 +95,8 @@ class PanaceaLayer(BaseTunerLayer):
         self.panacea_E = nn.ModuleDict({})
         self.panacea_dropout = nn.ModuleDict({})
         self.panacea_pref: dict[str, PreferenceState] = {}
-        # adapter -> (preference it was built from, weight versions, weight storage, c * diagonal): scaled_diagonal
-        self._scaled_diagonal_cache: dict[str, tuple[torch.Tensor, tuple, tuple, torch.Tensor]] = {}
+        # adapter -> (key: preference snapshot, weight storage and versions, c; the weights; c * diagonal)
+        self._scaled_diagonal_cache: dict[str, tuple[tuple, tuple, torch.Tensor]] = {}
         self.panacea_merge_records: dict[str, MergeRecord] = {}  # what unmerging needs, per merged adapter
         self.module_path = "?"  # set by the tuner on injection, for error messages
         self._disable_adapters = False
@@ -164,23 +164,32 @@ class PanaceaLayer(BaseTunerLayer):
         """``c * (sigma, s * lambda)`` at the current preference: what the unmerged forward multiplies by.
 
         Without autograd (generation, evaluation) the vector is kept per adapter and reused while the preference
-        tensor, sigma, s (their storage and version counters, which optimiser steps and loads bump) and c are the
-        same, so a decoding step pays one multiply per layer for it, as a LoRA pays its scaling.
+        (its snapshot object, new with every change), sigma and s (their storage and version counters, which
+        optimiser steps and loads bump) and c are the same, so a decoding step pays one multiply per layer for it,
+        as a LoRA pays its scaling. The check reads plain dicts: ``nn.Module`` attribute lookups cost microseconds,
+        which a decoding step would pay in every layer.
         """
-        diag_module = self.panacea_E[adapter_name]
-        sigma, pref_scale = diag_module.weight, diag_module.pref_scale
-        pref = self.panacea_pref[adapter_name].on(sigma.device, sigma.dtype)
-        scaling = self.scaling[adapter_name]
-        if torch.is_grad_enabled() or sigma.is_inference():
-            return diag_module(pref) * scaling
-        key = (sigma.data_ptr(), sigma._version, pref_scale.data_ptr(), pref_scale._version, scaling)
+        if torch.is_grad_enabled():
+            return self._build_scaled_diagonal(adapter_name, self.panacea_pref[adapter_name].snapshot())
+        snapshot = self.panacea_pref[adapter_name].snapshot()
+        params = self._modules["panacea_E"]._modules[adapter_name]._parameters
+        sigma, pref_scale = params["weight"], params["pref_scale"]
+        if sigma.is_inference():  # inference tensors have no version counter
+            return self._build_scaled_diagonal(adapter_name, snapshot)
+        key = (snapshot, sigma.data_ptr(), sigma._version, pref_scale.data_ptr(), pref_scale._version)
+        key += (self.scaling[adapter_name],)
         cached = self._scaled_diagonal_cache.get(adapter_name)
-        if cached is not None and cached[0] is pref and cached[1] == key:
-            return cached[3]
-        diag = diag_module(pref) * scaling
+        if cached is not None and cached[0] == key:
+            return cached[2]
+        diag = self._build_scaled_diagonal(adapter_name, snapshot)
         # the detached tensors keep the weights' storage alive, so a replaced weight can never reuse its address
-        self._scaled_diagonal_cache[adapter_name] = (pref, key, (sigma.detach(), pref_scale.detach()), diag)
+        self._scaled_diagonal_cache[adapter_name] = (key, (sigma.detach(), pref_scale.detach()), diag)
         return diag
+
+    def _build_scaled_diagonal(self, adapter_name: str, snapshot: PreferenceSnapshot) -> torch.Tensor:
+        diag_module = self.panacea_E[adapter_name]
+        weight = diag_module.weight
+        return diag_module(snapshot.on(weight.device, weight.dtype)) * self.scaling[adapter_name]
 
     def get_delta_weight(self, adapter_name: str, pref: torch.Tensor | None = None) -> torch.Tensor:
         """``c * U diag V^T`` at one preference, in the base weight's layout (transposed for fan_in_fan_out)."""
@@ -287,10 +296,14 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
 
     def _adapter_output(self, x: torch.Tensor, adapter_name: str) -> torch.Tensor:
         down = self.panacea_A[adapter_name]
-        x = self._cast_input_dtype(x, down.weight.dtype)
-        hidden = down(self.panacea_dropout[adapter_name](x))
+        if x.dtype != down.weight.dtype:  # the checks are skipped where they would change nothing: per-layer cost
+            x = self._cast_input_dtype(x, down.weight.dtype)
+        dropout = self.panacea_dropout[adapter_name]
+        hidden = down(x if isinstance(dropout, nn.Identity) else dropout(x))
         diag = self.scaled_diagonal(adapter_name)  # scale r+m values, not the output
-        if is_per_sample(diag) and (x.dim() < 2 or x.shape[0] != diag.shape[0]):
+        if not is_per_sample(diag):
+            return self.panacea_B[adapter_name](hidden * diag)
+        if x.dim() < 2 or x.shape[0] != diag.shape[0]:
             raise ValueError(
                 f"The per-sample preference has {diag.shape[0]} rows but layer '{self.module_path}' sees an input "
                 f"of shape {tuple(x.shape)}, not one row per sample: pass one preference row per sample, or a "
@@ -298,8 +311,7 @@ class PanaceaLinear(nn.Module, PanaceaLayer):
                 "or routed (an MoE expert or shared expert) cannot take per-sample preferences: leave it out with "
                 "`exclude_modules`."
             )
-        if is_per_sample(diag):
-            diag = diag.view(diag.shape[0], *([1] * (hidden.dim() - 2)), diag.shape[-1])
+        diag = diag.view(diag.shape[0], *([1] * (hidden.dim() - 2)), diag.shape[-1])
         return self.panacea_B[adapter_name](hidden * diag)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:

@@ -124,7 +124,7 @@ def sum_tolerance(pref: Any, pref_dim: int) -> float:
     return max(SUM_TOLERANCE, pref_dim * resolution)
 
 
-class _Snapshot:
+class PreferenceSnapshot:
     """One preference tensor and its copies converted per (device, dtype), made once per value, not per layer."""
 
     def __init__(self, tensor: torch.Tensor) -> None:
@@ -144,7 +144,7 @@ class _Snapshot:
 # Call-scoped preferences (``preference=`` on forward/generate, ``with model.preference(...)``) of the current
 # thread or asyncio task, by adapter state. A new thread starts with none, so a thread pool of calls at different
 # preferences never sees another call's preference; the shared value is never written by them.
-_CALL_SCOPED: ContextVar[Mapping[PreferenceState, _Snapshot]] = ContextVar(
+_CALL_SCOPED: ContextVar[Mapping[PreferenceState, PreferenceSnapshot]] = ContextVar(
     "peft_panacea_call_scoped_preferences", default=MappingProxyType({})
 )
 
@@ -170,14 +170,16 @@ class PreferenceState:
         self.pref_dim = pref_dim
         self.names = list(names) if names else None
         self.merged_layers = 0
-        self._shared = _Snapshot(initial)
+        self._shared = PreferenceSnapshot(initial)
 
-    def _current(self) -> _Snapshot:
+    def snapshot(self) -> PreferenceSnapshot:
+        """What the current call sees, as an object that is new whenever that preference changes (shared or
+        call-scoped), so a layer can key a cache on its identity."""
         return _CALL_SCOPED.get().get(self, self._shared)
 
     @property
     def value(self) -> torch.Tensor:
-        return self._current().tensor
+        return self.snapshot().tensor
 
     @value.setter
     def value(self, tensor: torch.Tensor) -> None:
@@ -188,7 +190,7 @@ class PreferenceState:
                 "`with model.preference(...)` block or a call with `preference=`: the block's own preference would "
                 "hide it until the block ends. Set it before or after the block."
             )
-        self._shared = _Snapshot(tensor)
+        self._shared = PreferenceSnapshot(tensor)
 
     @property
     def is_call_scoped(self) -> bool:
@@ -199,7 +201,7 @@ class PreferenceState:
     def call_scoped(self, tensor: torch.Tensor) -> Iterator[None]:
         """Use ``tensor`` (already validated) in this thread / asyncio task only, until the block ends."""
         self._refuse_while_merged()
-        token = _CALL_SCOPED.set(MappingProxyType({**_CALL_SCOPED.get(), self: _Snapshot(tensor)}))
+        token = _CALL_SCOPED.set(MappingProxyType({**_CALL_SCOPED.get(), self: PreferenceSnapshot(tensor)}))
         try:
             yield
         finally:
@@ -222,4 +224,4 @@ class PreferenceState:
 
     def on(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """The current preference on ``device``/``dtype``, converted once per value instead of once per layer."""
-        return self._current().on(device, dtype)
+        return self.snapshot().on(device, dtype)
