@@ -6,11 +6,12 @@ PanaceaDPOTrainer for the same number of steps at every m, then evaluated on hel
 grid: objective i's score is the probability share of its tokens at the first completion position.
 
     python benchmarks/objectives_scale.py [--steps 150] [--objectives 2 3 5 10] [--init default|paper]
-        [--sampling vertex|uniform] [--learning-rate 3e-2]
+        [--sampling vertex|uniform] [--learning-rate 3e-2] [--beta 0.1] [--support simplex|labelled] [--r 4]
 
 Defaults: the adapter's default initialisation, a preference per pair drawn with the paper's vertex bias (a corner
-of the simplex with probability 0.3), lr 3e-2; ``--init paper --sampling uniform`` is the setting of the first
-measurement in BENCHMARKS.md.
+of the simplex with probability 0.3), lr 3e-2, DPO beta 0.1 (TRL's default; the measurements before issue 11's
+item 3 used 1.0); ``--init paper --sampling uniform --beta 1`` is the setting of the first measurement in
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ def run(
     sampling: str,
     preference_lr_ratio: float = 1.0,
     support: str = "simplex",
+    beta: float = 0.1,
+    r: int = 4,
 ) -> dict:
     rng = random.Random(seed)
     tok = tokenizer()
@@ -123,7 +126,7 @@ def run(
         max_steps=steps,
         learning_rate=learning_rate,
         lr_scheduler_type="constant",
-        beta=1.0,
+        beta=beta,
         preference_granularity=granularity,
         preference_sampling=sampling,
         preference_lr_ratio=preference_lr_ratio,
@@ -143,7 +146,7 @@ def run(
             args=args,
             train_dataset=pairs(m, rng),
             processing_class=tok,
-            peft_config=PanaceaConfig(pref_dim=m, r=4, init_panacea_weights=INITS[init], task_type="CAUSAL_LM"),
+            peft_config=PanaceaConfig(pref_dim=m, r=r, init_panacea_weights=INITS[init], task_type="CAUSAL_LM"),
         )
         start = time.perf_counter()
         trainer.train()
@@ -179,6 +182,8 @@ def main() -> None:
     parser.add_argument("--sampling", choices=["uniform", "vertex"], default="vertex")
     parser.add_argument("--preference-lr-ratio", type=float, default=1.0)
     parser.add_argument("--support", choices=["simplex", "labelled"], default="simplex", help="preference_support")
+    parser.add_argument("--beta", type=float, default=0.1, help="DPO beta (how far from the reference it may go)")
+    parser.add_argument("--r", type=int, default=4, help="shared rank k")
     args = parser.parse_args()
     rows = [
         run(
@@ -191,12 +196,15 @@ def main() -> None:
             args.sampling,
             args.preference_lr_ratio,
             args.support,
+            args.beta,
+            args.r,
         )
         for m in args.objectives
     ]
     base = rows[0]
     print(
-        f"{args.steps} steps of PanaceaDPOTrainer per m, tiny random Llama, CPU; reference point 0; chance share 1/m"
+        f"{args.steps} steps of PanaceaDPOTrainer per m (beta {args.beta}, support {args.support}, seed {args.seed}), "
+        "tiny random Llama, CPU; reference point 0; chance share 1/m"
     )
     print(
         f"{'m':>3} {'grid':>5} {'step ms':>8} {'vs m=' + str(base['m']):>8} {'HV':>9} {'inner prod':>10} "

@@ -99,3 +99,18 @@ def test_unmerged_forward_dispatches_no_more_ops_than_a_lora_of_the_same_rank(in
     with torch.inference_mode():
         model(input_ids=input_ids)  # the first forward after set_preference builds the diagonals
         assert aten_ops(lambda: model(input_ids=input_ids)) <= aten_ops(lambda: lora(input_ids=input_ids))
+
+
+def test_call_scoped_preferences_never_see_another_calls_diagonal(input_ids):
+    """A block or a ``preference=`` call caches its own diagonal; the shared preference's comes back after it."""
+    model = panacea_model().eval()
+    model.set_preference([0.9, 0.1])
+    shared = outputs_agree(model, input_ids)
+    with model.preference([0.1, 0.9]):
+        scoped = outputs_agree(model, input_ids)
+    assert not torch.allclose(scoped, shared)
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=input_ids).logits, shared, rtol=0, atol=0)
+        keyword = model(input_ids=input_ids, preference=[0.1, 0.9]).logits
+        torch.testing.assert_close(keyword, scoped, rtol=0, atol=0)
+        torch.testing.assert_close(model(input_ids=input_ids).logits, shared, rtol=0, atol=0)
