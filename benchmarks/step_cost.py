@@ -119,6 +119,20 @@ def shortness(completions: list[str], **kwargs) -> list[float]:
     return [-len(c) / 100 for c in completions]
 
 
+def shared_args(args) -> dict:
+    """The training arguments every trainer pair gets: one step's worth of settings, CPU, no saving or logging."""
+    return {
+        "output_dir": "/tmp/panacea-step-cost",
+        "max_steps": 1,
+        "bf16": False,
+        "report_to": [],
+        "save_strategy": "no",
+        "use_cpu": True,
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "learning_rate": 1e-4,
+    }
+
+
 def build_online_trainers(args, model, tokenizer, lora, panacea):
     """GRPO or RLOO: Panacea's trainer with m rewards vs TRL's with the same rewards at fixed equal weights."""
     import trl
@@ -127,18 +141,11 @@ def build_online_trainers(args, model, tokenizer, lora, panacea):
     rewards = rewards[: args.m]
     name = args.trainer.upper()
     common = {
-        "output_dir": "/tmp/panacea-step-cost",
-        "max_steps": 1,
-        "bf16": False,
-        "report_to": [],
-        "save_strategy": "no",
-        "use_cpu": True,
+        **shared_args(args),
         "per_device_train_batch_size": 2 * args.batch,
         "num_generations": 4,
         "max_completion_length": args.completion_len,
         "generation_kwargs": {"min_new_tokens": args.completion_len},
-        "gradient_checkpointing": args.gradient_checkpointing,
-        "learning_rate": 1e-4,
     }
     data = online_data(tokenizer, 8 * args.batch, args.prompt_len)
     ours = getattr(pp, f"Panacea{name}Trainer")(
@@ -162,16 +169,9 @@ def build_online_trainers(args, model, tokenizer, lora, panacea):
 
 def build_trainers(args, model, tokenizer):
     common = {
-        "output_dir": "/tmp/panacea-step-cost",
-        "max_steps": 1,
-        "bf16": False,
-        "report_to": [],
-        "save_strategy": "no",
-        "use_cpu": True,
+        **shared_args(args),
         "per_device_train_batch_size": args.batch,
-        "gradient_checkpointing": args.gradient_checkpointing,
         "max_length": 2 * (args.prompt_len + args.completion_len),
-        "learning_rate": 1e-4,
     }
     lora = LoraConfig(r=args.r + args.m, lora_alpha=args.r + args.m, target_modules=TARGETS, task_type="CAUSAL_LM")
     panacea = pp.PanaceaConfig(r=args.r, pref_dim=args.m, target_modules=TARGETS, task_type="CAUSAL_LM")
