@@ -61,6 +61,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "beta": 0.0,
         "aggregation": "tchebycheff",
     },
+    # the demo's recipe with Tchebycheff aggregation
+    "lora-group-lr1e-3-pref4-kl-tche": {
+        **LORA_GROUP,
+        "learning_rate": 1e-3,
+        "preference_lr_ratio": 4.0,
+        "beta": 0.04,
+        "aggregation": "tchebycheff",
+    },
 }
 
 
