@@ -79,6 +79,18 @@ class PreferenceDiagonal(nn.Module):
         return torch.cat([sigma, self.pref_scale * pref], dim=-1)
 
 
+class _DiagonalCache:
+    """One adapter's no-grad diagonal: ``weights`` = ``(sigma, s, ..., s)`` for the storage and versions in
+    ``weight_key`` (``keep_alive`` holds that storage), and ``product`` = (snapshot, c, ``weights`` times that
+    snapshot's factor for c), replaced whole so that a reader never mixes two preferences."""
+
+    __slots__ = ("weight_key", "keep_alive", "weights", "product")
+
+    def __init__(self, weight_key: tuple, keep_alive: tuple, weights: torch.Tensor) -> None:
+        self.weight_key, self.keep_alive, self.weights = weight_key, keep_alive, weights
+        self.product: tuple[PreferenceSnapshot, float, torch.Tensor] | None = None
+
+
 class PanaceaLayer(BaseTunerLayer):
     """Adapter bookkeeping shared by Panacea layer types (one entry per adapter name in each dict)."""
 
@@ -95,8 +107,7 @@ class PanaceaLayer(BaseTunerLayer):
         self.panacea_E = nn.ModuleDict({})
         self.panacea_dropout = nn.ModuleDict({})
         self.panacea_pref: dict[str, PreferenceState] = {}
-        # adapter -> (key: preference snapshot, weight storage and versions, c; the weights; c * diagonal)
-        self._scaled_diagonal_cache: dict[str, tuple[tuple, tuple, torch.Tensor]] = {}
+        self._scaled_diagonal_cache: dict[str, _DiagonalCache] = {}  # adapter -> what scaled_diagonal reuses
         self.panacea_merge_records: dict[str, MergeRecord] = {}  # what unmerging needs, per merged adapter
         self.module_path = "?"  # set by the tuner on injection, for error messages
         self._disable_adapters = False
@@ -163,33 +174,38 @@ class PanaceaLayer(BaseTunerLayer):
     def scaled_diagonal(self, adapter_name: str) -> torch.Tensor:
         """``c * (sigma, s * lambda)`` at the current preference: what the unmerged forward multiplies by.
 
-        Without autograd (generation, evaluation) the vector is kept per adapter and reused while the preference
-        (its snapshot object, new with every change), sigma and s (their storage and version counters, which
-        optimiser steps and loads bump) and c are the same, so a decoding step pays one multiply per layer for it,
-        as a LoRA pays its scaling. The check reads plain dicts: ``nn.Module`` attribute lookups cost microseconds,
-        which a decoding step would pay in every layer.
+        It is ``(sigma, s, ..., s)`` times the preference snapshot's factor ``(c, ..., c, c * lambda)``, which all
+        layers share. Without autograd (generation, evaluation), ``(sigma, s, ..., s)`` is kept while sigma and s
+        keep their storage and version counters (optimiser steps and loads bump them), and the product is kept
+        while the snapshot (new with every preference) and c stay the same. A decoding step then pays one multiply
+        per layer, as a LoRA pays its scaling, and the first step after ``set_preference`` pays one more. The checks
+        read plain dicts, because ``nn.Module`` attribute lookups cost microseconds in every layer.
         """
-        if torch.is_grad_enabled():
-            return self._build_scaled_diagonal(adapter_name, self.panacea_pref[adapter_name].snapshot())
         snapshot = self.panacea_pref[adapter_name].snapshot()
         params = self._modules["panacea_E"]._modules[adapter_name]._parameters
         sigma, pref_scale = params["weight"], params["pref_scale"]
-        if sigma.is_inference():  # inference tensors have no version counter
-            return self._build_scaled_diagonal(adapter_name, snapshot)
-        key = (snapshot, sigma.data_ptr(), sigma._version, pref_scale.data_ptr(), pref_scale._version)
-        key += (self.scaling[adapter_name],)
+        scaling = self.scaling[adapter_name]
+        if torch.is_grad_enabled() or sigma.is_inference():  # inference tensors have no version counter
+            return self._diagonal_weights(sigma, pref_scale, adapter_name) * snapshot.diagonal_factor(
+                sigma.shape[0], scaling, sigma.device, sigma.dtype
+            )
+        weight_key = (sigma.data_ptr(), sigma._version, pref_scale.data_ptr(), pref_scale._version)
         cached = self._scaled_diagonal_cache.get(adapter_name)
-        if cached is not None and cached[0] == key:
-            return cached[2]
-        diag = self._build_scaled_diagonal(adapter_name, snapshot)
-        # the detached tensors keep the weights' storage alive, so a replaced weight can never reuse its address
-        self._scaled_diagonal_cache[adapter_name] = (key, (sigma.detach(), pref_scale.detach()), diag)
+        if cached is None or cached.weight_key != weight_key:
+            # the detached tensors keep the weights' storage alive, so a replaced weight can never reuse its address
+            weights = self._diagonal_weights(sigma, pref_scale, adapter_name)
+            cached = _DiagonalCache(weight_key, (sigma.detach(), pref_scale.detach()), weights)
+            self._scaled_diagonal_cache[adapter_name] = cached
+        product = cached.product  # read once: threads with their own preferences may replace it meanwhile
+        if product is not None and product[0] is snapshot and product[1] == scaling:
+            return product[2]
+        diag = cached.weights * snapshot.diagonal_factor(sigma.shape[0], scaling, sigma.device, sigma.dtype)
+        cached.product = (snapshot, scaling, diag)
         return diag
 
-    def _build_scaled_diagonal(self, adapter_name: str, snapshot: PreferenceSnapshot) -> torch.Tensor:
-        diag_module = self.panacea_E[adapter_name]
-        weight = diag_module.weight
-        return diag_module(snapshot.on(weight.device, weight.dtype)) * self.scaling[adapter_name]
+    def _diagonal_weights(self, sigma: torch.Tensor, pref_scale: torch.Tensor, adapter_name: str) -> torch.Tensor:
+        """``(sigma_1..sigma_r, s, ..., s)``, s repeated m times."""
+        return torch.cat([sigma, pref_scale.expand(self.pref_dim[adapter_name])])
 
     def get_delta_weight(self, adapter_name: str, pref: torch.Tensor | None = None) -> torch.Tensor:
         """``c * U diag V^T`` at one preference, in the base weight's layout (transposed for fan_in_fan_out)."""

@@ -125,11 +125,13 @@ def sum_tolerance(pref: Any, pref_dim: int) -> float:
 
 
 class PreferenceSnapshot:
-    """One preference tensor and its copies converted per (device, dtype), made once per value, not per layer."""
+    """One preference tensor and what layers derive from it, made once per value instead of once per layer: its
+    copies per (device, dtype), and the factors that scale each layer's diagonal."""
 
     def __init__(self, tensor: torch.Tensor) -> None:
         self.tensor = tensor
         self.converted: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+        self.factors: dict[tuple[int, float, torch.device, torch.dtype], torch.Tensor] = {}
 
     def on(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = (device, dtype)
@@ -139,6 +141,17 @@ class PreferenceSnapshot:
                 converted = self.tensor.to(device=device, dtype=dtype)
                 self.converted[key] = converted.clone() if converted.is_inference() else converted
         return self.converted[key]
+
+    def diagonal_factor(self, r: int, scaling: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """``(c, ..., c, c * lambda_1, ..., c * lambda_m)`` (r times c), shape (r+m,) or (batch, r+m): times a layer's
+        ``(sigma, s, ..., s)`` it gives the scaled diagonal, so a new preference costs each layer one multiply."""
+        key = (r, scaling, device, dtype)
+        if key not in self.factors:
+            pref = self.on(device, dtype)
+            with torch.inference_mode(False):
+                shared = torch.full((*pref.shape[:-1], r), scaling, device=device, dtype=dtype)
+                self.factors[key] = torch.cat([shared, pref * scaling], dim=-1)
+        return self.factors[key]
 
 
 # Call-scoped preferences (``preference=`` on forward/generate, ``with model.preference(...)``) of the current
