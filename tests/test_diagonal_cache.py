@@ -114,3 +114,20 @@ def test_call_scoped_preferences_never_see_another_calls_diagonal(input_ids):
         keyword = model(input_ids=input_ids, preference=[0.1, 0.9]).logits
         torch.testing.assert_close(keyword, scoped, rtol=0, atol=0)
         torch.testing.assert_close(model(input_ids=input_ids).logits, shared, rtol=0, atol=0)
+
+
+def test_a_fused_optimizer_step_is_seen_although_it_bumps_no_version_counter(input_ids):
+    """torch's fused AdamW (transformers' default optimizer) updates parameters without bumping their version
+    counters; a training forward must still retire the cached diagonal, at any preference."""
+    model = panacea_model()
+    model.set_preference([0.3, 0.7])
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.1, fused=True)
+    sigma = first_layer(model).panacea_E["default"].weight
+    for _ in range(2):
+        outputs_agree(model, input_ids)  # caches the diagonal at this preference
+        version = sigma._version
+        model(input_ids=input_ids).logits.square().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        assert sigma._version == version  # so the version counter alone would miss the step
+        outputs_agree(model, input_ids)

@@ -176,16 +176,20 @@ class PanaceaLayer(BaseTunerLayer):
 
         It is ``(sigma, s, ..., s)`` times the preference snapshot's factor ``(c, ..., c, c * lambda)``, which all
         layers share. Without autograd (generation, evaluation), ``(sigma, s, ..., s)`` is kept while sigma and s
-        keep their storage and version counters (optimiser steps and loads bump them), and the product is kept
-        while the snapshot (new with every preference) and c stay the same. A decoding step then pays one multiply
-        per layer, as a LoRA pays its scaling, and the first step after ``set_preference`` pays one more. The checks
-        read plain dicts, because ``nn.Module`` attribute lookups cost microseconds in every layer.
+        keep their storage and version counters (loads and in-place writes bump them) and no forward with autograd
+        has run since (a fused optimiser step, transformers' default, bumps no counter, but always follows one);
+        the product is kept while the snapshot (new with every preference) and c stay the same. A decoding step
+        then pays one multiply per layer, as a LoRA pays its scaling, and the first step after ``set_preference``
+        pays one more. The checks read plain dicts: ``nn.Module`` attribute lookups cost microseconds per layer.
         """
         snapshot = self.panacea_pref[adapter_name].snapshot()
         params = self._modules["panacea_E"]._modules[adapter_name]._parameters
         sigma, pref_scale = params["weight"], params["pref_scale"]
         scaling = self.scaling[adapter_name]
         if torch.is_grad_enabled() or sigma.is_inference():  # inference tensors have no version counter
+            # An optimiser step follows a training forward, and fused optimisers (transformers' default AdamW)
+            # update weights without bumping their version counters: retire the cached diagonal here.
+            self._scaled_diagonal_cache.pop(adapter_name, None)
             return self._diagonal_weights(sigma, pref_scale, adapter_name) * snapshot.diagonal_factor(
                 sigma.shape[0], scaling, sigma.device, sigma.dtype
             )
