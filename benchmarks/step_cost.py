@@ -168,15 +168,15 @@ def build_online_trainers(args, model, tokenizer, lora, panacea):
 
 
 def build_trainers(args, model, tokenizer):
+    lora = LoraConfig(r=args.r + args.m, lora_alpha=args.r + args.m, target_modules=TARGETS, task_type="CAUSAL_LM")
+    panacea = pp.PanaceaConfig(r=args.r, pref_dim=args.m, target_modules=TARGETS, task_type="CAUSAL_LM")
+    if args.trainer in ("grpo", "rloo"):
+        return build_online_trainers(args, model, tokenizer, lora, panacea)
     common = {
         **shared_args(args),
         "per_device_train_batch_size": args.batch,
         "max_length": 2 * (args.prompt_len + args.completion_len),
     }
-    lora = LoraConfig(r=args.r + args.m, lora_alpha=args.r + args.m, target_modules=TARGETS, task_type="CAUSAL_LM")
-    panacea = pp.PanaceaConfig(r=args.r, pref_dim=args.m, target_modules=TARGETS, task_type="CAUSAL_LM")
-    if args.trainer in ("grpo", "rloo"):
-        return build_online_trainers(args, model, tokenizer, lora, panacea)
     if args.trainer == "dpo":
         from trl import DPOConfig, DPOTrainer
 
