@@ -7,6 +7,10 @@ Results are appended to ``<output-dir>/ablation.jsonl`` (a finished (variant, se
 the table of every finished run is printed.
 
     python benchmarks/front_ablation.py --variants default paper --seeds 0 1 2 [--steps 60]
+
+With ``--save-steps N`` a run keeps a checkpoint every N steps; ``--checkpoints`` then also sweeps each kept
+checkpoint of the named runs (rows with ``steps`` K and ``schedule_steps`` the run's length: a front part-way
+through one long schedule, not a shorter run).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from peft import PeftModel
 
 from peft_panacea.demo.default_model import load_model
 from peft_panacea.demo.prompts import demo_prompts
@@ -105,12 +110,48 @@ def run(variant: str, seed: int, base: DemoSettings, out: Path) -> dict[str, Any
         "variant": variant,
         "seed": seed,
         "steps": steps,
+        "schedule_steps": steps,
         "train_seconds": seconds,
         **evaluate(model, tokenizer, held_out, settings),
     }
 
 
-COLUMNS = ("variant", "seed", "steps", "HV", "pos(1,0)", "neu(0,1)", "pos spread", "rho pos", "rho neu", "train s")
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    """The steps at which ``run_dir``'s trainer kept a checkpoint, in order."""
+    found = (p.name.removeprefix("checkpoint-") for p in (run_dir / "trainer").glob("checkpoint-*"))
+    return sorted(int(step) for step in found if step.isdigit())
+
+
+def run_checkpoint(variant: str, seed: int, step: int, base: DemoSettings, out: Path) -> dict[str, Any]:
+    """The front of the adapter kept at ``step`` of the (variant, seed) run of ``base.steps`` steps."""
+    settings = replace(base, seed=seed, **VARIANTS[variant])
+    model, tokenizer = load_model(settings.model)
+    checkpoint = out / "runs" / f"{variant}-{seed}" / "trainer" / f"checkpoint-{step}"
+    model = PeftModel.from_pretrained(model, checkpoint)
+    held_out = demo_prompts()[: settings.eval_prompts]
+    return {
+        "variant": variant,
+        "seed": seed,
+        "steps": step,
+        "schedule_steps": settings.steps,
+        "train_seconds": None,
+        **evaluate(model, tokenizer, held_out, settings),
+    }
+
+
+COLUMNS = (
+    "variant",
+    "seed",
+    "steps",
+    "of",
+    "HV",
+    "pos(1,0)",
+    "neu(0,1)",
+    "pos spread",
+    "rho pos",
+    "rho neu",
+    "train s",
+)
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -121,13 +162,14 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             r["variant"],
             str(r["seed"]),
             str(r["steps"]),
+            str(r.get("schedule_steps", r["steps"])),
             f"{r['hypervolume']:.4f}",
             f"{front[-1, 0]:.3f}",
             f"{front[0, 1]:.3f}",
             f"{r['positivity_spread']:.3f}",
             f"{r['monotonicity']['positivity']:.2f}",
             f"{r['monotonicity']['neutrality']:.2f}",
-            f"{r['train_seconds']:.0f}",
+            "-" if r["train_seconds"] is None else f"{r['train_seconds']:.0f}",
         ]
         print(" | ".join(cells))
 
@@ -143,6 +185,8 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=DemoSettings.points)
     parser.add_argument("--num-generations", type=int, default=DemoSettings.num_generations)
     parser.add_argument("--max-completion-length", type=int, default=DemoSettings.max_completion_length)
+    parser.add_argument("--save-steps", type=int, default=0, help="keep a checkpoint every N steps (0: none)")
+    parser.add_argument("--checkpoints", action="store_true", help="also sweep every kept checkpoint of the runs")
     args = parser.parse_args()
     base = DemoSettings(
         steps=args.steps,
@@ -151,21 +195,29 @@ def main() -> None:
         points=args.points,
         num_generations=args.num_generations,
         max_completion_length=args.max_completion_length,
+        save_steps=args.save_steps,
     )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "ablation.jsonl"
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    done = {(r["variant"], r["seed"], r["steps"]) for r in rows}
+    done = {(r["variant"], r["seed"], r["steps"], r.get("schedule_steps", r["steps"])) for r in rows}
     for variant in args.variants:
         for seed in args.seeds:
-            if (variant, seed, args.steps) in done:
-                continue
-            row = run(variant, seed, base, out)
-            rows.append(row)
-            with log.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            print_table([row])
+            todo = [args.steps]
+            if args.checkpoints:
+                todo += [k for k in checkpoint_steps(out / "runs" / f"{variant}-{seed}") if k != args.steps]
+            for step in todo:
+                if (variant, seed, step, args.steps) in done:
+                    continue
+                if step == args.steps:
+                    row = run(variant, seed, base, out)
+                else:
+                    row = run_checkpoint(variant, seed, step, base, out)
+                rows.append(row)
+                with log.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                print_table([row])
     print_table(rows)
 
 

@@ -1,5 +1,6 @@
 """The front-quality benchmark runs end to end on a tiny local model, charges each method its models, and resumes."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -40,19 +41,34 @@ def test_front_quality_benchmark(tmp_path, tiny_model_dir):
     assert second.stdout.count("reusing") == 5 and "training" not in second.stdout
 
 
-def test_front_ablation_runs_each_variant_once(tmp_path, tiny_model_dir):
+def test_front_ablation_runs_each_variant_once_and_sweeps_its_checkpoints(tmp_path, tiny_model_dir):
     pytest.importorskip("vaderSentiment", reason="the demo task's rewards need vaderSentiment")
     script = SCRIPT.parent / "front_ablation.py"
     command = [sys.executable, str(script), "--model", str(tiny_model_dir), "--output-dir", str(tmp_path)]
-    command += ["--variants", "default", "paper", "--seeds", "0", "--steps", "1", "--eval-prompts", "2"]
-    command += ["--points", "3", "--num-generations", "2", "--max-completion-length", "4"]
+    command += ["--variants", "default", "paper", "--seeds", "0", "--steps", "2", "--save-steps", "1"]
+    command += ["--eval-prompts", "2", "--points", "3", "--num-generations", "2", "--max-completion-length", "4"]
     first = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
-    rows = [json.loads(line) for line in (tmp_path / "ablation.jsonl").read_text().splitlines()]
-    assert [(r["variant"], r["seed"]) for r in rows] == [("default", 0), ("paper", 0)]
+    log = tmp_path / "ablation.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["variant"], r["seed"], r["steps"]) for r in rows] == [("default", 0, 2), ("paper", 0, 2)]
     assert all(len(r["front"]) == 3 and len(r["completions"]) == 3 for r in rows)
     second = subprocess.run(command, capture_output=True, text=True, timeout=600)  # finished runs are skipped
-    assert second.returncode == 0 and len((tmp_path / "ablation.jsonl").read_text().splitlines()) == 2
+    assert second.returncode == 0 and len(log.read_text().splitlines()) == 2
+
+    third = subprocess.run([*command, "--checkpoints"], capture_output=True, text=True, timeout=600)
+    assert third.returncode == 0, third.stderr[-3000:]
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["variant"], r["steps"], r["schedule_steps"]) for r in rows[2:]] == [("default", 1, 2), ("paper", 1, 2)]
+
+    # a kept checkpoint sweeps to the very front the trained model in memory gave
+    spec = importlib.util.spec_from_file_location("front_ablation", script)
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    settings = ablation.DemoSettings(steps=2, model=str(tiny_model_dir), eval_prompts=2, points=3)
+    settings = ablation.replace(settings, num_generations=2, max_completion_length=4)
+    reloaded = ablation.run_checkpoint("default", 0, 2, settings, tmp_path)
+    assert reloaded["front"] == rows[0]["front"] and reloaded["completions"] == rows[0]["completions"]
 
 
 def run_script(name: str, *args: str) -> str:

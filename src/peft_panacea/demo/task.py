@@ -41,6 +41,8 @@ class DemoSettings:
     aggregation: str = "linear"
     preference_lr_ratio: float = 4.0
     reward_normalization: str = "running"
+    # Every so many steps, a checkpoint under output_dir/trainer (benchmarks sweep fronts along a long run); 0: none.
+    save_steps: int = 0
 
 
 def grpo_arguments(settings: DemoSettings, output_dir: str | Path) -> dict[str, Any]:
@@ -57,7 +59,8 @@ def grpo_arguments(settings: DemoSettings, output_dir: str | Path) -> dict[str, 
         "bf16": False,
         "use_cpu": True,
         "logging_steps": max(1, settings.steps // 6),
-        "save_strategy": "no",
+        "save_strategy": "steps" if settings.save_steps else "no",
+        "save_steps": settings.save_steps or 500,
         "report_to": [],
         "seed": settings.seed,
     }
