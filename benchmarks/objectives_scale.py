@@ -105,6 +105,37 @@ def spearman_ceiling(grid: torch.Tensor) -> float:
     return float(spearmanr(weights, np.argsort(np.argsort(weights, kind="stable"))).statistic)
 
 
+def exact_policy(preferences: np.ndarray, shares: np.ndarray) -> tuple[float, np.ndarray]:
+    """The exact linear-scalarisation policy nearest the trained one: shares = softmax(t * lambda + b).
+
+    Under LS with these rewards, the best policy's log-share of objective i moves by t * lambda_i (t: how sharply
+    it steers) from a fixed offset b_i; least squares on the centred log-shares gives the trained model's t and b.
+    """
+    m = preferences.shape[1]
+    log_share = np.log(np.clip(shares, 1e-12, None))
+    centred = log_share - log_share.mean(1, keepdims=True)
+    # centred_i = t * (lambda_i - 1/m) + (b_i - mean b): one slope for all objectives, one intercept per objective
+    design = np.concatenate([(preferences - 1 / m).reshape(-1, 1), np.tile(np.eye(m), (len(preferences), 1))], 1)
+    solution = np.linalg.lstsq(design, centred.reshape(-1), rcond=None)[0]
+    return float(solution[0]), solution[1:]
+
+
+def min_spearman(preferences: np.ndarray, scores: np.ndarray) -> float:
+    return float(min(spearmanr(preferences[:, i], scores[:, i]).statistic for i in range(preferences.shape[1])))
+
+
+def exact_policy_ceiling(preferences: np.ndarray, shares: np.ndarray) -> tuple[float, float]:
+    """(the weakest Spearman an exact LS policy as sharp as the trained one would reach, that sharpness t).
+
+    A share saturates: once one objective dominates a reply, the others' shares hardly move with their weights, so
+    on random preferences the sharper a policy steers, the lower its shares' Spearman, even with no error at all.
+    """
+    sharpness, offsets = exact_policy(preferences, shares)
+    logits = sharpness * preferences + offsets
+    exact = np.exp(logits - logits.max(1, keepdims=True))
+    return min_spearman(preferences, exact / exact.sum(1, keepdims=True)), sharpness
+
+
 def run(
     m: int,
     steps: int,
@@ -157,6 +188,7 @@ def run(
     # Spearman on the grid is capped below 1 for m >= 3 (ties); on distinct random preferences it is not.
     sampled = front(trainer.model, tok, m, rng, PreferenceSampler(m, seed=1234).sample(RANDOM_PREFERENCES))
     sampled_monotonicity = sampled.monotonicity()
+    random_ceiling, sharpness = exact_policy_ceiling(sampled.preferences, np.asarray(sampled.objectives))
     return {
         "m": m,
         "grid": len(result.preferences),
@@ -167,6 +199,8 @@ def run(
         "min_monotonicity": float(np.min(list(monotonicity.values()))),
         "grid_ceiling": spearman_ceiling(grid),
         "random_min_monotonicity": float(np.min(list(sampled_monotonicity.values()))),
+        "random_exact_ceiling": random_ceiling,
+        "sharpness": sharpness,
         "sparsity": result.sparsity(),
     }
 
@@ -208,14 +242,14 @@ def main() -> None:
     )
     print(
         f"{'m':>3} {'grid':>5} {'step ms':>8} {'vs m=' + str(base['m']):>8} {'HV':>9} {'inner prod':>10} "
-        f"{'mono mean':>9} {'mono min':>8} {'ceiling':>7} {'rand min':>8} {'sparsity':>9}"
+        f"{'mono mean':>9} {'mono min':>8} {'ceiling':>7} {'rand min':>8} {'exact':>6} {'sharp':>6} {'sparsity':>9}"
     )
     for r in rows:
         print(
             f"{r['m']:>3} {r['grid']:>5} {r['step_ms']:8.1f} {r['step_ms'] / base['step_ms']:8.2f} "
             f"{r['hypervolume']:9.5f} {r['inner_product']:10.4f} {r['mean_monotonicity']:9.3f} "
             f"{r['min_monotonicity']:8.3f} {r['grid_ceiling']:7.3f} {r['random_min_monotonicity']:8.3f} "
-            f"{r['sparsity']:9.5f}"
+            f"{r['random_exact_ceiling']:6.3f} {r['sharpness']:6.1f} {r['sparsity']:9.5f}"
         )
 
 
