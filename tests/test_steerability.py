@@ -110,8 +110,9 @@ def test_ten_objectives_steer_best_with_labelled_support_and_trls_dpo_beta():
 
 
 def test_exact_policy_fit_recovers_sharpness_and_saturation_caps_random_preference_spearman():
-    """The ten-objective ceiling BENCHMARKS.md quotes: an error-free LS policy, shares = softmax(t * lambda + b),
-    is recovered exactly by the fit, and the sharper it steers, the lower its shares' Spearman on random preferences."""
+    """The ten-objective ceiling BENCHMARKS.md quotes: the fit recovers an error-free LS policy, shares =
+    softmax(t * lambda + b), exactly, and the sharper it steers, the lower its shares' Spearman on random
+    preferences."""
     bench = objectives_scale()
     preferences = PreferenceSampler(10, seed=1234).sample(128).numpy()
     offsets = np.log(np.linspace(0.02, 0.2, 10))
