@@ -12,6 +12,10 @@ Defaults: the adapter's default initialisation, a preference per pair drawn with
 of the simplex with probability 0.3), lr 3e-2, DPO beta 0.1 (TRL's default; the measurements before issue 11's
 item 3 used 1.0); ``--init paper --sampling uniform --beta 1`` is the setting of the first measurement in
 BENCHMARKS.md.
+
+Columns: ``mono min`` is the weakest objective's Spearman on the grid and ``ceiling`` the most that grid's ties allow;
+``rand min`` the same on 128 random preferences, ``exact`` what an error-free linear-scalarisation policy as sharp
+as the trained one (``sharp``: how many nats of log-share one unit of weight buys) reaches there.
 """
 
 from __future__ import annotations
