@@ -116,10 +116,17 @@ def run(variant: str, seed: int, base: DemoSettings, out: Path) -> dict[str, Any
     }
 
 
-def checkpoint_steps(run_dir: Path) -> list[int]:
-    """The steps at which ``run_dir``'s trainer kept a checkpoint, in order."""
-    found = (p.name.removeprefix("checkpoint-") for p in (run_dir / "trainer").glob("checkpoint-*"))
-    return sorted(int(step) for step in found if step.isdigit())
+def checkpoint_steps(run_dir: Path, schedule_steps: int) -> list[int]:
+    """The steps at which ``run_dir``'s trainer kept a checkpoint of a run of ``schedule_steps`` steps, in order.
+
+    Checkpoints left by a run of another length in the same folder (a shorter re-run, a crashed one) are skipped.
+    """
+    kept = []
+    for checkpoint in (run_dir / "trainer").glob("checkpoint-*"):
+        state = checkpoint / "trainer_state.json"
+        if state.exists() and json.loads(state.read_text()).get("max_steps") == schedule_steps:
+            kept.append(int(checkpoint.name.removeprefix("checkpoint-")))
+    return sorted(kept)
 
 
 def run_checkpoint(variant: str, seed: int, step: int, base: DemoSettings, out: Path) -> dict[str, Any]:
@@ -206,10 +213,15 @@ def main() -> None:
         for seed in args.seeds:
             todo = [args.steps]
             if args.checkpoints:
-                todo += [k for k in checkpoint_steps(out / "runs" / f"{variant}-{seed}") if k != args.steps]
+                todo += [
+                    k for k in checkpoint_steps(out / "runs" / f"{variant}-{seed}", args.steps) if k != args.steps
+                ]
             for step in todo:
                 if (variant, seed, step, args.steps) in done:
+                    if step == args.steps and args.save_steps:
+                        print(f"{variant} seed {seed} was already trained: --save-steps keeps no new checkpoints")
                     continue
+                done.add((variant, seed, step, args.steps))
                 if step == args.steps:
                     row = run(variant, seed, base, out)
                 else:

@@ -82,29 +82,33 @@ def print_table(title: str, results: dict[str, float], reference: str) -> None:
         print(f"  {name:<44} {seconds * 1e3:10.2f} {seconds / results[reference]:16.3f}")
 
 
-def adapted(layers: int, args, dtype: torch.dtype, *configs: tuple[str, PanaceaConfig | LoraConfig]) -> PeftModel:
+def adapted(
+    layers: int, device: str, dtype: torch.dtype, *configs: tuple[str, PanaceaConfig | LoraConfig]
+) -> PeftModel:
     """A SmolLM2-shaped model with these (name, config) adapters, random trainables, on the device, in eval mode."""
     (first_name, first), *more = configs
     model = get_peft_model(smollm2_shaped(layers), first, first_name)
     for name, config in more:
         model.add_adapter(name, config)
     randomise_trainables(model)
-    return model.to(args.device, dtype).eval()
+    return model.to(device, dtype).eval()
 
 
 def panacea_config() -> PanaceaConfig:
+    """A fresh config per model: ``get_peft_model`` writes into the one it is given."""
     return PanaceaConfig(r=R, pref_dim=M, target_modules=TARGETS)
 
 
 def lora_config() -> LoraConfig:
+    """PEFT's LoRA at Panacea's total rank k + m."""
     return LoraConfig(r=R + M, target_modules=TARGETS)
 
 
 def forward_costs(args, dtype: torch.dtype) -> None:
     base = smollm2_shaped(args.layers).to(args.device, dtype)
-    panacea = adapted(args.layers, args, dtype, ("default", panacea_config()))
-    lora = adapted(args.layers, args, dtype, ("default", lora_config()), ("second", lora_config()))
-    merged = adapted(args.layers, args, dtype, ("default", panacea_config()))
+    panacea = adapted(args.layers, args.device, dtype, ("default", panacea_config()))
+    lora = adapted(args.layers, args.device, dtype, ("default", lora_config()), ("second", lora_config()))
+    merged = adapted(args.layers, args.device, dtype, ("default", panacea_config()))
     merged.set_preference([0.3, 0.7])
     merged.merge_adapter()
 
@@ -151,8 +155,8 @@ def forward_costs(args, dtype: torch.dtype) -> None:
 
 def switch_times(layers: int, args, dtype: torch.dtype) -> tuple[float, float, float]:
     """Median seconds per switch at ``layers``: set_preference, Panacea unmerge+set+merge, soup re-merge."""
-    panacea = adapted(layers, args, dtype, ("default", panacea_config()))
-    soup = adapted(layers, args, dtype, ("obj0", lora_config()), ("obj1", lora_config()))
+    panacea = adapted(layers, args.device, dtype, ("default", panacea_config()))
+    soup = adapted(layers, args.device, dtype, ("obj0", lora_config()), ("obj1", lora_config()))
     weights = iter(torch.linspace(0.05, 0.95, 10_000).tolist())
 
     def set_pref():
@@ -191,8 +195,8 @@ def switching_costs(args, dtype: torch.dtype) -> None:
 def decode_step_costs(args, dtype: torch.dtype) -> None:
     """Median ms of one decoding step (batch 1, KV cache of ``seq_len`` tokens): a LoRA step, a Panacea step right
     after ``set_preference`` (the preference-setting call itself untimed), and one at an unchanged preference."""
-    panacea = adapted(args.layers, args, dtype, ("default", panacea_config()))
-    lora = adapted(args.layers, args, dtype, ("default", lora_config()))
+    panacea = adapted(args.layers, args.device, dtype, ("default", panacea_config()))
+    lora = adapted(args.layers, args.device, dtype, ("default", lora_config()))
     prompt = torch.randint(0, 49152, (1, args.seq_len), device=args.device)
     token = torch.randint(0, 49152, (1, 1), device=args.device)
     weights = iter(torch.linspace(0.05, 0.95, 10_000).tolist())

@@ -65,8 +65,9 @@ def test_front_ablation_runs_each_variant_once_and_sweeps_its_checkpoints(tmp_pa
     spec = importlib.util.spec_from_file_location("front_ablation", script)
     ablation = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ablation)
-    settings = ablation.DemoSettings(steps=2, model=str(tiny_model_dir), eval_prompts=2, points=3)
-    settings = ablation.replace(settings, num_generations=2, max_completion_length=4)
+    settings = ablation.DemoSettings(
+        steps=2, model=str(tiny_model_dir), eval_prompts=2, points=3, num_generations=2, max_completion_length=4
+    )
     reloaded = ablation.run_checkpoint("default", 0, 2, settings, tmp_path)
     assert reloaded["front"] == rows[0]["front"] and reloaded["completions"] == rows[0]["completions"]
 

@@ -60,7 +60,7 @@ def grpo_arguments(settings: DemoSettings, output_dir: str | Path) -> dict[str, 
         "use_cpu": True,
         "logging_steps": max(1, settings.steps // 6),
         "save_strategy": "steps" if settings.save_steps else "no",
-        "save_steps": settings.save_steps or 500,
+        **({"save_steps": settings.save_steps} if settings.save_steps else {}),
         "report_to": [],
         "seed": settings.seed,
     }
