@@ -94,26 +94,31 @@ def evaluate(model: Any, tokenizer: Any, prompts: list[str], settings: DemoSetti
     }
 
 
+def front_row(
+    variant: str, seed: int, step: int, settings: DemoSettings, model: Any, tokenizer: Any, seconds: float | None
+) -> dict[str, Any]:
+    """One ablation.jsonl row: the adapter at ``step`` of a ``settings.steps``-step run, swept on the held-out
+    prompts (``seconds``: its training time, None for a checkpoint read back)."""
+    return {
+        "variant": variant,
+        "seed": seed,
+        "steps": step,
+        "schedule_steps": settings.steps,
+        "train_seconds": seconds,
+        **evaluate(model, tokenizer, demo_prompts()[: settings.eval_prompts], settings),
+    }
+
+
 def run(variant: str, seed: int, base: DemoSettings, out: Path) -> dict[str, Any]:
     settings = replace(base, seed=seed, output_dir=str(out / "runs" / f"{variant}-{seed}"), **VARIANTS[variant])
-    steps = settings.steps
     torch.manual_seed(seed)
     model, tokenizer = load_model(settings.model)
-    prompts = demo_prompts()
-    held_out, train_prompts = prompts[: settings.eval_prompts], prompts[settings.eval_prompts :]
+    train_prompts = demo_prompts()[settings.eval_prompts :]
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = train(settings, model, tokenizer, train_prompts)
-    seconds = time.perf_counter() - start
-    return {
-        "variant": variant,
-        "seed": seed,
-        "steps": steps,
-        "schedule_steps": steps,
-        "train_seconds": seconds,
-        **evaluate(model, tokenizer, held_out, settings),
-    }
+    return front_row(variant, seed, settings.steps, settings, model, tokenizer, time.perf_counter() - start)
 
 
 def checkpoint_steps(run_dir: Path, schedule_steps: int) -> list[int]:
@@ -134,16 +139,7 @@ def run_checkpoint(variant: str, seed: int, step: int, base: DemoSettings, out: 
     settings = replace(base, seed=seed, **VARIANTS[variant])
     model, tokenizer = load_model(settings.model)
     checkpoint = out / "runs" / f"{variant}-{seed}" / "trainer" / f"checkpoint-{step}"
-    model = PeftModel.from_pretrained(model, checkpoint)
-    held_out = demo_prompts()[: settings.eval_prompts]
-    return {
-        "variant": variant,
-        "seed": seed,
-        "steps": step,
-        "schedule_steps": settings.steps,
-        "train_seconds": None,
-        **evaluate(model, tokenizer, held_out, settings),
-    }
+    return front_row(variant, seed, step, settings, PeftModel.from_pretrained(model, checkpoint), tokenizer, None)
 
 
 COLUMNS = (

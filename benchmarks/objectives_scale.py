@@ -125,10 +125,10 @@ def exact_policy(preferences: np.ndarray, shares: np.ndarray) -> tuple[float, np
     return float(solution[0]), solution[1:]
 
 
-def min_spearman(preferences: np.ndarray, scores: np.ndarray) -> float:
-    """The weakest objective's Spearman of weight vs score; a constant score counts 0, as in ``monotonicity``."""
-    rhos = (spearmanr(preferences[:, i], scores[:, i]).statistic for i in range(preferences.shape[1]))
-    return float(min(np.nan_to_num(rho) for rho in rhos))
+def weakest_monotonicity(preferences: np.ndarray, scores: np.ndarray) -> float:
+    """The weakest objective's ``FrontResult.monotonicity`` for these scores (each preference's mean)."""
+    names = [f"o{i}" for i in range(preferences.shape[1])]
+    return float(min(FrontResult(preferences, scores, scores[:, None, :], names).monotonicity().values()))
 
 
 def exact_policy_spearman(preferences: np.ndarray, shares: np.ndarray) -> tuple[float, float]:
@@ -141,7 +141,7 @@ def exact_policy_spearman(preferences: np.ndarray, shares: np.ndarray) -> tuple[
     sharpness, offsets = exact_policy(preferences, shares)
     logits = sharpness * preferences + offsets
     exact = np.exp(logits - logits.max(1, keepdims=True))
-    return min_spearman(preferences, exact / exact.sum(1, keepdims=True)), sharpness
+    return weakest_monotonicity(preferences, exact / exact.sum(1, keepdims=True)), sharpness
 
 
 def run(

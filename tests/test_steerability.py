@@ -125,6 +125,6 @@ def test_exact_policy_fit_recovers_sharpness_and_a_sharper_log_linear_policy_sco
     assert fitted == pytest.approx(20.0, rel=1e-6)
     assert fitted_offsets == pytest.approx(offsets - offsets.mean(), abs=1e-6)
     spearmans = [bench.exact_policy_spearman(preferences, shares(t))[0] for t in (1.0, 10.0, 20.0)]
-    assert spearmans[0] == pytest.approx(bench.min_spearman(preferences, shares(1.0)))
+    assert spearmans[0] == pytest.approx(bench.weakest_monotonicity(preferences, shares(1.0)))
     assert spearmans[0] > 0.9 and spearmans[0] > spearmans[1] > spearmans[2]
     assert spearmans[2] < 0.8  # as sharp as training makes it (t ~ 20), no log-linear policy meets the 0.8
