@@ -131,3 +131,20 @@ def test_a_fused_optimizer_step_is_seen_although_it_bumps_no_version_counter(inp
         optimizer.zero_grad()
         assert sigma._version == version  # so the version counter alone would miss the step
         outputs_agree(model, input_ids)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_forward_merge_and_export_build_the_diagonal_alike(dtype):
+    """One formula for the scaled diagonal: the exported LoRA factor and the merged update use, bit for bit, the
+    diagonal the unmerged forward multiplies by (two formulas rounded differently in bf16)."""
+    model = panacea_model(lora_alpha=3.0).to(dtype)
+    layer = first_layer(model)
+    for pref in ([0.3, 0.7], [0.1, 0.9], [0.77, 0.23]):
+        model.set_preference(pref)
+        with torch.no_grad():
+            forward_diag = layer.scaled_diagonal("default")
+            down, up = layer.lora_factors("default")
+            explicit = layer.scaled_diagonal("default", torch.tensor(pref))
+        assert torch.equal(explicit, forward_diag)
+        assert torch.equal(down, layer.panacea_A["default"].weight * forward_diag.unsqueeze(-1))
+        assert torch.equal(layer.get_delta_weight("default"), (up * forward_diag) @ layer.panacea_A["default"].weight)

@@ -61,11 +61,12 @@ def broken_merge_message(adapter_name: str) -> str:
 
 
 class PreferenceDiagonal(nn.Module):
-    """The diagonal ``(sigma_1..sigma_r, s*lambda_1..s*lambda_m)``.
+    """The learned part of the diagonal ``(sigma_1..sigma_r, s*lambda_1..s*lambda_m)``.
 
     ``weight`` holds the r learned singular values and ``pref_scale`` the learned scalar s. Kept as a leaf module
     with a ``.weight`` (not a ParameterDict entry) so that TRL's ``.default.`` -> ``.ref.`` adapter copy and PEFT's
-    FSDP auto-wrap policy see it like a LoRA weight.
+    FSDP auto-wrap policy see it like a LoRA weight. It has no forward: every path (forward, merge, export) builds
+    the scaled diagonal with :func:`diagonal_weights` times a preference factor, so they round alike.
     """
 
     def __init__(self, r: int) -> None:
@@ -73,10 +74,11 @@ class PreferenceDiagonal(nn.Module):
         self.weight = nn.Parameter(torch.zeros(r))
         self.pref_scale = nn.Parameter(torch.zeros(1))
 
-    def forward(self, pref: torch.Tensor) -> torch.Tensor:
-        """Return the diagonal for ``pref`` of shape (m,) or (batch, m), as (r+m,) or (batch, r+m)."""
-        sigma = self.weight if pref.dim() == 1 else self.weight.expand(*pref.shape[:-1], self.weight.shape[0])
-        return torch.cat([sigma, self.pref_scale * pref], dim=-1)
+
+def diagonal_weights(sigma: torch.Tensor, pref_scale: torch.Tensor, pref_dim: int) -> torch.Tensor:
+    """``(sigma_1..sigma_r, s, ..., s)``, s repeated m times: times a preference's ``(c, ..., c, c * lambda)``
+    factor it is the scaled diagonal."""
+    return torch.cat([sigma, pref_scale.expand(pref_dim)])
 
 
 class _DiagonalCache:
@@ -163,16 +165,9 @@ class PanaceaLayer(BaseTunerLayer):
             nn.init.uniform_(diag.weight, 0.5, 1.5)
             nn.init.uniform_(diag.pref_scale, 0.5, 1.5)
 
-    def diagonal(self, adapter_name: str, pref: torch.Tensor | None = None) -> torch.Tensor:
-        """``(sigma, s * lambda)`` for the adapter's current preference, or for ``pref`` when given."""
-        diag_module = self.panacea_E[adapter_name]
-        weight = diag_module.weight
-        if pref is None:
-            return diag_module(self.panacea_pref[adapter_name].on(weight.device, weight.dtype))
-        return diag_module(pref.to(weight.device, weight.dtype))
-
-    def scaled_diagonal(self, adapter_name: str) -> torch.Tensor:
-        """``c * (sigma, s * lambda)`` at the current preference: what the unmerged forward multiplies by.
+    def scaled_diagonal(self, adapter_name: str, pref: torch.Tensor | None = None) -> torch.Tensor:
+        """``c * (sigma, s * lambda)`` at the current preference (or at ``pref``, never cached): what the unmerged
+        forward multiplies by, and what merging and exporting use, so all three round alike.
 
         It is ``(sigma, s, ..., s)`` times the preference snapshot's factor ``(c, ..., c, c * lambda)``, which all
         layers share. Without autograd (generation, evaluation), ``(sigma, s, ..., s)`` is kept while sigma and s
@@ -182,22 +177,25 @@ class PanaceaLayer(BaseTunerLayer):
         then pays one multiply per layer, as a LoRA pays its scaling, and the first step after ``set_preference``
         pays one more. The checks read plain dicts: ``nn.Module`` attribute lookups cost microseconds per layer.
         """
-        snapshot = self.panacea_pref[adapter_name].snapshot()
+        snapshot = self.panacea_pref[adapter_name].snapshot() if pref is None else PreferenceSnapshot(pref)
         params = self._modules["panacea_E"]._modules[adapter_name]._parameters
         sigma, pref_scale = params["weight"], params["pref_scale"]
         scaling = self.scaling[adapter_name]
+        if pref is not None:
+            factor = snapshot.diagonal_factor(sigma.shape[0], scaling, sigma.device, sigma.dtype)
+            return diagonal_weights(sigma, pref_scale, self.pref_dim[adapter_name]) * factor
         if torch.is_grad_enabled() or sigma.is_inference():  # inference tensors have no version counter
             # An optimiser step follows a training forward, and fused optimisers (transformers' default AdamW)
             # update weights without bumping their version counters: retire the cached diagonal here.
             self._scaled_diagonal_cache.pop(adapter_name, None)
-            return self._diagonal_weights(sigma, pref_scale, adapter_name) * snapshot.diagonal_factor(
+            return diagonal_weights(sigma, pref_scale, self.pref_dim[adapter_name]) * snapshot.diagonal_factor(
                 sigma.shape[0], scaling, sigma.device, sigma.dtype
             )
         weight_key = (sigma.data_ptr(), sigma._version, pref_scale.data_ptr(), pref_scale._version)
         cached = self._scaled_diagonal_cache.get(adapter_name)
         if cached is None or cached.weight_key != weight_key:
             # the detached tensors keep the weights' storage alive, so a replaced weight can never reuse its address
-            weights = self._diagonal_weights(sigma, pref_scale, adapter_name)
+            weights = diagonal_weights(sigma, pref_scale, self.pref_dim[adapter_name])
             cached = _DiagonalCache(weight_key, (sigma.detach(), pref_scale.detach()), weights)
             self._scaled_diagonal_cache[adapter_name] = cached
         product = cached.product  # read once: threads with their own preferences may replace it meanwhile
@@ -207,13 +205,9 @@ class PanaceaLayer(BaseTunerLayer):
         cached.product = (snapshot, scaling, diag)
         return diag
 
-    def _diagonal_weights(self, sigma: torch.Tensor, pref_scale: torch.Tensor, adapter_name: str) -> torch.Tensor:
-        """``(sigma_1..sigma_r, s, ..., s)``, s repeated m times."""
-        return torch.cat([sigma, pref_scale.expand(self.pref_dim[adapter_name])])
-
     def get_delta_weight(self, adapter_name: str, pref: torch.Tensor | None = None) -> torch.Tensor:
         """``c * U diag V^T`` at one preference, in the base weight's layout (transposed for fan_in_fan_out)."""
-        diag = self.diagonal(adapter_name, pref)
+        diag = self.scaled_diagonal(adapter_name, pref)
         if is_per_sample(diag):
             raise ValueError(
                 f"Adapter '{adapter_name}' has a per-sample preference of shape {tuple(diag.shape[:-1])} rows; a "
@@ -221,7 +215,7 @@ class PanaceaLayer(BaseTunerLayer):
             )
         up = self.panacea_B[adapter_name].weight
         down = self.panacea_A[adapter_name].weight
-        delta = (up * diag) @ down * self.scaling[adapter_name]
+        delta = (up * diag) @ down
         return transpose(delta, self.fan_in_fan_out)
 
     def preference_directions(self, adapter_name: str) -> list[torch.Tensor]:
@@ -237,10 +231,10 @@ class PanaceaLayer(BaseTunerLayer):
     def lora_factors(self, adapter_name: str, pref: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(lora_A, lora_B)`` of the equivalent rank-(r+m) LoRA with scaling 1 at the current preference (or at
         ``pref``). ``lora_B`` is U whatever the preference, which makes a linear mix of such LoRAs exact."""
-        diag = self.diagonal(adapter_name, pref)
+        diag = self.scaled_diagonal(adapter_name, pref)
         if is_per_sample(diag):
             raise ValueError("Exporting needs one preference vector, not a per-sample batch of preferences.")
-        down = self.panacea_A[adapter_name].weight * (diag * self.scaling[adapter_name]).unsqueeze(-1)
+        down = self.panacea_A[adapter_name].weight * diag.unsqueeze(-1)
         return down, self.panacea_B[adapter_name].weight
 
     def basis_factors(self, adapter_name: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
