@@ -10,7 +10,8 @@ the table of every finished run is printed.
 
 With ``--save-steps N`` a run keeps a checkpoint every N steps; ``--checkpoints`` then also sweeps each kept
 checkpoint of the named runs (rows with ``steps`` K and ``schedule_steps`` the run's length: a front part-way
-through one long schedule, not a shorter run).
+through one long schedule, not a shorter run). After an interruption, the same command with ``--resume`` continues
+each unfinished run from its last kept checkpoint.
 """
 
 from __future__ import annotations
@@ -109,16 +110,22 @@ def front_row(
     }
 
 
-def run(variant: str, seed: int, base: DemoSettings, out: Path) -> dict[str, Any]:
-    settings = replace(base, seed=seed, output_dir=str(out / "runs" / f"{variant}-{seed}"), **VARIANTS[variant])
+def run(variant: str, seed: int, base: DemoSettings, out: Path, resume: bool = False) -> dict[str, Any]:
+    """Train (variant, seed) and sweep it. With ``resume``, a run that kept checkpoints before it was interrupted
+    continues from its last one; its row then says so (``resumed_from``) and times only the resumed part."""
+    run_dir = out / "runs" / f"{variant}-{seed}"
+    settings = replace(base, seed=seed, output_dir=str(run_dir), **VARIANTS[variant])
+    kept = checkpoint_steps(run_dir, settings.steps) if resume else []
+    checkpoint = str(run_dir / "trainer" / f"checkpoint-{kept[-1]}") if kept else None
     torch.manual_seed(seed)
     model, tokenizer = load_model(settings.model)
     train_prompts = demo_prompts()[settings.eval_prompts :]
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = train(settings, model, tokenizer, train_prompts)
-    return front_row(variant, seed, settings.steps, settings, model, tokenizer, time.perf_counter() - start)
+        model = train(settings, model, tokenizer, train_prompts, resume_from_checkpoint=checkpoint)
+    row = front_row(variant, seed, settings.steps, settings, model, tokenizer, time.perf_counter() - start)
+    return {**row, "resumed_from": kept[-1]} if kept else row
 
 
 def checkpoint_steps(run_dir: Path, schedule_steps: int) -> list[int]:
@@ -190,6 +197,9 @@ def main() -> None:
     parser.add_argument("--max-completion-length", type=int, default=DemoSettings.max_completion_length)
     parser.add_argument("--save-steps", type=int, default=0, help="keep a checkpoint every N steps (0: none)")
     parser.add_argument("--checkpoints", action="store_true", help="also sweep every kept checkpoint of the runs")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run from the last checkpoint it kept"
+    )
     args = parser.parse_args()
     base = DemoSettings(
         steps=args.steps,
@@ -219,7 +229,7 @@ def main() -> None:
                     continue
                 done.add((variant, seed, step, args.steps))
                 if step == args.steps:
-                    row = run(variant, seed, base, out)
+                    row = run(variant, seed, base, out, resume=args.resume)
                 else:
                     row = run_checkpoint(variant, seed, step, base, out)
                 rows.append(row)

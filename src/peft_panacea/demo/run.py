@@ -28,8 +28,13 @@ def prompt_dataset(prompts: list[str]) -> Dataset:
     return Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
 
 
-def train(settings: DemoSettings, model: Any, tokenizer: Any, prompts: list[str]) -> Any:
-    """One Panacea adapter trained with PanaceaGRPOTrainer on ``prompts``; returns the adapted model."""
+def train(
+    settings: DemoSettings, model: Any, tokenizer: Any, prompts: list[str], resume_from_checkpoint: str | None = None
+) -> Any:
+    """One Panacea adapter trained with PanaceaGRPOTrainer on ``prompts``; returns the adapted model.
+
+    ``resume_from_checkpoint`` continues an interrupted run from one of its checkpoints instead of starting over.
+    """
     trainer = PanaceaGRPOTrainer(
         model=model,
         reward_funcs=[REWARD_FUNCTIONS[name] for name in OBJECTIVES],
@@ -51,7 +56,7 @@ def train(settings: DemoSettings, model: Any, tokenizer: Any, prompts: list[str]
             task_type="CAUSAL_LM",
         ),
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     return trainer.model
 
 
