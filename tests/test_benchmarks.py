@@ -75,7 +75,8 @@ def test_front_ablation_runs_each_variant_once_and_sweeps_its_checkpoints(tmp_pa
     # an interrupted run (its last checkpoint and row lost) resumes from checkpoint-1 to the very same front
     shutil.rmtree(tmp_path / "runs" / "default-0" / "trainer" / "checkpoint-2")
     log.write_text("".join(json.dumps(row) + "\n" for row in rows[1:]))
-    resumed = subprocess.run([*command, "--variants", "default", "--resume"], capture_output=True, text=True, timeout=600)
+    resume = [*command, "--variants", "default", "--resume"]
+    resumed = subprocess.run(resume, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     row = json.loads(log.read_text().splitlines()[-1])
     assert (row["variant"], row["steps"], row["resumed_from"]) == ("default", 2, 1)
