@@ -7,6 +7,7 @@ grid: objective i's score is the probability share of its tokens at the first co
 
     python benchmarks/objectives_scale.py [--steps 150] [--objectives 2 3 5 10] [--init default|paper]
         [--sampling vertex|uniform] [--learning-rate 3e-2] [--beta 0.1] [--support simplex|labelled] [--r 4]
+        [--loss-type sigmoid|hinge|ipo]
 
 Defaults: the adapter's default initialisation, a preference per pair drawn with the paper's vertex bias (a corner
 of the simplex with probability 0.3), lr 3e-2, DPO beta 0.1 (TRL's default; the measurements before issue 11's
@@ -35,6 +36,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from peft_panacea import PanaceaConfig, PanaceaDPOConfig, PanaceaDPOTrainer
 from peft_panacea.evaluation import FrontResult
 from peft_panacea.sampling import PreferenceSampler, preference_grid
+from peft_panacea.trainer.dpo_config import SUPPORTED_LOSS_TYPES
 
 VOCAB = 128
 GRID_POINTS = {2: 11, 3: 6, 5: 4, 10: 3}
@@ -156,6 +158,7 @@ def run(
     support: str = "simplex",
     beta: float = 0.1,
     r: int = 4,
+    loss_type: str = "sigmoid",
 ) -> dict:
     rng = random.Random(seed)
     tok = tokenizer()
@@ -166,6 +169,7 @@ def run(
         learning_rate=learning_rate,
         lr_scheduler_type="constant",
         beta=beta,
+        loss_type=loss_type,
         preference_granularity=granularity,
         preference_sampling=sampling,
         preference_lr_ratio=preference_lr_ratio,
@@ -226,6 +230,7 @@ def main() -> None:
     parser.add_argument("--support", choices=["simplex", "labelled"], default="simplex", help="preference_support")
     parser.add_argument("--beta", type=float, default=0.1, help="DPO beta (how far from the reference it may go)")
     parser.add_argument("--r", type=int, default=4, help="shared rank k")
+    parser.add_argument("--loss-type", choices=SUPPORTED_LOSS_TYPES, default="sigmoid", help="DPO loss_type")
     args = parser.parse_args()
     rows = [
         run(
@@ -240,12 +245,13 @@ def main() -> None:
             args.support,
             args.beta,
             args.r,
+            args.loss_type,
         )
         for m in args.objectives
     ]
     base = rows[0]
     print(
-        f"{args.steps} steps of PanaceaDPOTrainer per m (beta {args.beta}, support {args.support}, seed {args.seed}), "
+        f"{args.steps} steps of PanaceaDPOTrainer per m ({args.loss_type}, beta {args.beta}, support {args.support}, seed {args.seed}), "
         "tiny random Llama, CPU; reference point 0; chance share 1/m"
     )
     print(

@@ -42,15 +42,21 @@ def sequence_logps(model, batch):
     return (token_logps * batch["completion_mask"][:, 1:]).sum(1).chunk(2)
 
 
-def expected_loss(model, batch, preference, beta, aggregation, mu=0.1):
+def expected_loss(model, batch, preference, beta, aggregation, mu=0.1, loss_type="sigmoid"):
     rows = torch.cat([preference, preference]) if preference.dim() == 2 else preference
     model.set_preference(rows)
     chosen, rejected = sequence_logps(model, batch)
     with model.disable_adapter():
         ref_chosen, ref_rejected = sequence_logps(model, batch)
-    margin = (chosen - ref_chosen) - (rejected - ref_rejected)
     labels = batch["preference_labels"]
-    losses = -F.logsigmoid(beta * labels * margin[:, None])
+    if loss_type == "ipo":  # per-token log-ratios (TRL's IPO), pulled to 1 / (2 beta)
+        chosen_len, rejected_len = batch["completion_mask"].sum(1).chunk(2)
+        margin = (chosen - ref_chosen) / chosen_len - (rejected - ref_rejected) / rejected_len
+        losses = (labels * margin[:, None] - 1 / (2 * beta)) ** 2
+    else:
+        margin = (chosen - ref_chosen) - (rejected - ref_rejected)
+        signed = beta * labels * margin[:, None]
+        losses = torch.relu(1 - signed) if loss_type == "hinge" else -F.logsigmoid(signed)
     mask = labels != 0
     if preference.dim() == 1:
         per_objective = [(losses[:, i][mask[:, i]]).mean() for i in range(2)]
@@ -65,12 +71,24 @@ def expected_loss(model, batch, preference, beta, aggregation, mu=0.1):
 
 
 @pytest.mark.parametrize(
-    "aggregation, granularity",
-    [("linear", "batch"), ("tchebycheff", "batch"), ("smooth_tchebycheff", "batch"), ("linear", "sample")],
+    "aggregation, granularity, loss_type",
+    [
+        ("linear", "batch", "sigmoid"),
+        ("tchebycheff", "batch", "sigmoid"),
+        ("smooth_tchebycheff", "batch", "sigmoid"),
+        ("linear", "sample", "sigmoid"),
+        ("linear", "batch", "hinge"),
+        ("linear", "batch", "ipo"),
+        ("linear", "sample", "ipo"),
+    ],
 )
-def test_loss_equals_hand_computation(tmp_path, aggregation, granularity):
+def test_loss_equals_hand_computation(tmp_path, aggregation, granularity, loss_type):
     trainer = make_trainer(
-        tmp_path, aggregation=aggregation, preference_granularity=granularity, gradient_checkpointing=False
+        tmp_path,
+        aggregation=aggregation,
+        preference_granularity=granularity,
+        gradient_checkpointing=False,
+        loss_type=loss_type,
     )
     model = trainer.model.train()
     perturb_adapter(model, seed=3, scale=0.3)
@@ -82,7 +100,7 @@ def test_loss_equals_hand_computation(tmp_path, aggregation, granularity):
     )
     trainer.next_preference = lambda batch_size, mode, labelled=None: preference
     got = trainer.compute_loss(model, batch)
-    want = expected_loss(model, batch, preference, trainer.beta, aggregation)
+    want = expected_loss(model, batch, preference, trainer.beta, aggregation, loss_type=loss_type)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
     assert got.requires_grad
 
@@ -102,9 +120,19 @@ def test_gradients_identical_with_and_without_gradient_checkpointing(tmp_path):
         torch.testing.assert_close(grads[1][name], grads[0][name], atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("aggregation", ["linear", "tchebycheff", "smooth_tchebycheff"])
-def test_training_changes_adapter_and_reloads(tmp_path, aggregation):
-    trainer = make_trainer(tmp_path, aggregation=aggregation, preference_sampling="vertex", orth_reg_weight=0.01)
+@pytest.mark.parametrize(
+    "aggregation, loss_type",
+    [("linear", "sigmoid"), ("tchebycheff", "sigmoid"), ("smooth_tchebycheff", "sigmoid"), ("linear", "ipo")],
+)
+def test_training_changes_adapter_and_reloads(tmp_path, aggregation, loss_type):
+    trainer = make_trainer(
+        tmp_path,
+        aggregation=aggregation,
+        loss_type=loss_type,
+        preference_sampling="vertex",
+        orth_reg_weight=0.01,
+        gradient_accumulation_steps=2,
+    )
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
     trainer.train()
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
@@ -155,7 +183,8 @@ def test_bad_dataset_raises_naming_column_and_row(tmp_path, dataset, message):
         ({"aggregation": "max"}, "`aggregation` must be one of"),
         ({"preference_sampling": "beta"}, "`preference_sampling` must be one of"),
         ({"preference_granularity": "token"}, "`preference_granularity` must be one of"),
-        ({"loss_type": ["ipo"]}, "supports a single loss_type"),
+        ({"loss_type": ["sigmoid", "ipo"]}, "supports a single loss_type"),
+        ({"loss_type": "exo_pair"}, "supports a single loss_type"),
         ({"smooth_tchebycheff_mu": 0}, "smooth_tchebycheff_mu"),
     ],
 )

@@ -7,7 +7,7 @@ from peft_panacea.trainer.dpo_config import UNSUPPORTED_DPO_OPTIONS
 from peft_panacea.trainer.sft_config import UNSUPPORTED_SFT_OPTIONS
 
 DPO_CASES = {
-    "loss_type": ["ipo", ["sigmoid", "hinge"]],
+    "loss_type": ["exo_pair", ["sigmoid", "hinge"]],
     "loss_weights": [[1.0]],
     "label_smoothing": [0.1],
     "use_weighting": [True],

@@ -44,7 +44,7 @@ HOOKS: tuple[Hook, ...] = (
     ),
     Hook(_DPO, "compute_ref_log_probs", "call: the reference log-probabilities", ("self", "model", "inputs")),
     Hook(_DPO, "precompute_ref_logps", "DPO: precomputed reference columns in the batch", instance_attribute=True),
-    Hook(_DPO, "loss_types", "DPO: sigmoid or hinge", instance_attribute=True),
+    Hook(_DPO, "loss_types", "DPO: sigmoid, hinge or ipo", instance_attribute=True),
     Hook(_DPO, "beta", "DPO: the KL coefficient", instance_attribute=True),
     Hook("trl.SFTTrainer", "compute_loss", "override: per-objective mean NLLs", ("self", "model", "inputs")),
     *(

@@ -79,12 +79,27 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
             return inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
         return self.compute_ref_log_probs(model, {k: v for k, v in inputs.items() if k != LABELS})
 
+    def loss_margins(
+        self, inputs: dict[str, torch.Tensor], chosen_ratio: torch.Tensor, rejected_ratio: torch.Tensor
+    ) -> torch.Tensor:
+        """The margin the loss sees: chosen minus rejected log-ratio, per completion token for IPO (as in TRL)."""
+        if self.loss_types[0] == "ipo":
+            chosen_len, rejected_len = inputs["completion_mask"].sum(1).clamp(min=1).chunk(2)
+            return chosen_ratio / chosen_len - rejected_ratio / rejected_len
+        return chosen_ratio - rejected_ratio
+
     def per_objective_losses(self, margins: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """(B, m) losses: objective i sees the pair as chosen > rejected when its label is +1, reversed for -1."""
-        signed = self.beta * labels * margins.unsqueeze(-1)
+        """(B, m) losses: objective i sees the pair as chosen > rejected when its label is +1, reversed for -1.
+
+        IPO pulls each labelled margin to 1 / (2 beta) instead of pushing it without bound, so the adapter's
+        steering stays calibrated however long it trains.
+        """
+        signed = labels * margins.unsqueeze(-1)
+        if self.loss_types[0] == "ipo":
+            return (signed - 1 / (2 * self.beta)) ** 2
         if self.loss_types[0] == "hinge":
-            return torch.relu(1 - signed)
-        return -F.logsigmoid(signed)
+            return torch.relu(1 - self.beta * signed)
+        return -F.logsigmoid(self.beta * signed)
 
     def _compute_loss(self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool) -> Any:
         mode = "train" if self.model.training else "eval"
@@ -101,13 +116,14 @@ class PanaceaDPOTrainer(PanaceaTrainerMixin, DPOTrainer):
 
         chosen_logps, rejected_logps = self._policy_logps(model, inputs)
         ref_chosen, ref_rejected = self._reference_logps(model, inputs)
-        margins = (chosen_logps - ref_chosen) - (rejected_logps - ref_rejected)
+        chosen_ratio, rejected_ratio = chosen_logps - ref_chosen, rejected_logps - ref_rejected
+        margins = self.loss_margins(inputs, chosen_ratio, rejected_ratio)
         values = self.per_objective_losses(margins, labels.to(margins.dtype))
         loss, per_objective, present = self.combine_losses(values, preference, labels != 0)
         loss = self.add_orthogonal_regularization(loss)
 
         self.log_preference_metrics(mode, preference, per_objective, present, loss)
-        gathered = self.accelerator.gather(self.beta * margins.detach())
+        gathered = self.accelerator.gather(self.beta * (chosen_ratio - rejected_ratio).detach())
         self._metrics[mode]["rewards/margins"].append(gathered.mean().item())
         if return_outputs:
             raise ValueError("PanaceaDPOTrainer does not return logits; evaluate with prediction_loss_only=True.")
