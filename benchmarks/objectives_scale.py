@@ -251,7 +251,8 @@ def main() -> None:
     ]
     base = rows[0]
     print(
-        f"{args.steps} steps of PanaceaDPOTrainer per m ({args.loss_type}, beta {args.beta}, support {args.support}, seed {args.seed}), "
+        f"{args.steps} steps of PanaceaDPOTrainer per m ({args.loss_type}, beta {args.beta}, "
+        f"support {args.support}, seed {args.seed}), "
         "tiny random Llama, CPU; reference point 0; chance share 1/m"
     )
     print(

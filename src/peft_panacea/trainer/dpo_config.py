@@ -59,8 +59,8 @@ class PanaceaDPOConfig(PanaceaArguments, DPOConfig):
     Adds :class:`~peft_panacea.trainer.args.PanaceaArguments` (aggregation, preference sampling and granularity,
     Tchebycheff ideal point, orthogonality weight) to TRL's ``DPOConfig``. The data needs a ``preference_labels``
     column: m values per row, +1 when ``chosen`` is better on objective i, -1 when ``rejected`` is, 0 when unknown.
-    Supports ``loss_type`` "sigmoid" (DPO), "hinge" or "ipo" (length-normalised, as in TRL), with the default reverse-KL divergence; the other loss
-    options of TRL are refused (:data:`UNSUPPORTED_DPO_OPTIONS`).
+    Supports ``loss_type`` "sigmoid" (DPO), "hinge" or "ipo" (length-normalised, as in TRL), with the default
+    reverse-KL divergence; the other loss options of TRL are refused (:data:`UNSUPPORTED_DPO_OPTIONS`).
     """
 
     def __post_init__(self) -> None:
