@@ -7,7 +7,7 @@ grid: objective i's score is the probability share of its tokens at the first co
 
     python benchmarks/objectives_scale.py [--steps 150] [--objectives 2 3 5 10] [--init default|paper]
         [--sampling vertex|uniform] [--learning-rate 3e-2] [--beta 0.1] [--support simplex|labelled] [--r 4]
-        [--loss-type sigmoid|hinge|ipo]
+        [--loss-type sigmoid|hinge|ipo] [--aggregation linear|tchebycheff|smooth_tchebycheff]
 
 Defaults: the adapter's default initialisation, a preference per pair drawn with the paper's vertex bias (a corner
 of the simplex with probability 0.3), lr 3e-2, DPO beta 0.1 (TRL's default; the measurements before issue 11's
@@ -34,6 +34,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from peft_panacea import PanaceaConfig, PanaceaDPOConfig, PanaceaDPOTrainer
+from peft_panacea.aggregation import AGGREGATIONS
 from peft_panacea.evaluation import FrontResult
 from peft_panacea.sampling import PreferenceSampler, preference_grid
 from peft_panacea.trainer.dpo_config import SUPPORTED_LOSS_TYPES
@@ -159,6 +160,7 @@ def run(
     beta: float = 0.1,
     r: int = 4,
     loss_type: str = "sigmoid",
+    aggregation: str = "linear",
 ) -> dict:
     rng = random.Random(seed)
     tok = tokenizer()
@@ -170,6 +172,7 @@ def run(
         lr_scheduler_type="constant",
         beta=beta,
         loss_type=loss_type,
+        aggregation=aggregation,
         preference_granularity=granularity,
         preference_sampling=sampling,
         preference_lr_ratio=preference_lr_ratio,
@@ -231,6 +234,7 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=0.1, help="DPO beta (how far from the reference it may go)")
     parser.add_argument("--r", type=int, default=4, help="shared rank k")
     parser.add_argument("--loss-type", choices=SUPPORTED_LOSS_TYPES, default="sigmoid", help="DPO loss_type")
+    parser.add_argument("--aggregation", choices=AGGREGATIONS, default="linear")
     args = parser.parse_args()
     rows = [
         run(
@@ -246,12 +250,13 @@ def main() -> None:
             args.beta,
             args.r,
             args.loss_type,
+            args.aggregation,
         )
         for m in args.objectives
     ]
     base = rows[0]
     print(
-        f"{args.steps} steps of PanaceaDPOTrainer per m ({args.loss_type}, beta {args.beta}, "
+        f"{args.steps} steps of PanaceaDPOTrainer per m ({args.loss_type}, {args.aggregation}, beta {args.beta}, "
         f"support {args.support}, seed {args.seed}), "
         "tiny random Llama, CPU; reference point 0; chance share 1/m"
     )
