@@ -78,12 +78,16 @@ def test_dtype_change_and_scaling_change_rebuild_the_diagonal(input_ids):
         torch.testing.assert_close(layer.scaled_diagonal("default"), before * 2)
 
 
-def aten_ops(fn) -> int:
+def aten_op_counts(fn) -> dict[str, int]:
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         fn()
-    return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
+    return {e.key: e.count for e in prof.key_averages() if e.key.startswith("aten::")}
+
+
+def aten_ops(fn) -> int:
+    return sum(aten_op_counts(fn).values())
 
 
 @pytest.mark.parametrize("per_sample", [False, True])
@@ -99,6 +103,34 @@ def test_unmerged_forward_dispatches_no_more_ops_than_a_lora_of_the_same_rank(in
     with torch.inference_mode():
         model(input_ids=input_ids)  # the first forward after set_preference builds the diagonals
         assert aten_ops(lambda: model(input_ids=input_ids)) <= aten_ops(lambda: lora(input_ids=input_ids))
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_the_first_forward_after_set_preference_pays_one_multiply_per_layer(input_ids, per_sample):
+    """What a new preference costs the next forward (BENCHMARKS: first decoding step after set_preference): the
+    shared factor, built once for all layers, and one multiply in each layer; no layer rebuilds its diagonal."""
+    model = panacea_model()
+    layers = sum(1 for _ in model.base_model.panacea_layers())
+    pref = torch.tensor([[0.2, 0.8], [0.9, 0.1], [0.5, 0.5]]) if per_sample else torch.tensor([0.2, 0.8])
+    with torch.no_grad():
+        model(input_ids=input_ids)
+        model.set_preference(pref)
+        first = aten_op_counts(lambda: model(input_ids=input_ids))
+        later = aten_op_counts(lambda: model(input_ids=input_ids))
+    extra = {op: first.get(op, 0) - later.get(op, 0) for op in first.keys() | later.keys()}
+    extra = {op: count for op, count in extra.items() if count}
+    assert extra.pop("aten::mul") == layers + 1  # one per layer, and the factor's c * lambda
+    assert set(extra) <= {
+        "aten::full",
+        "aten::cat",
+        "aten::to",
+        "aten::_to_copy",
+        "aten::copy_",
+        "aten::empty",
+        "aten::empty_strided",
+        "aten::fill_",
+    }, extra
+    assert sum(extra.values()) < layers  # the factor's few ops, once for all layers
 
 
 def test_call_scoped_preferences_never_see_another_calls_diagonal(input_ids):
