@@ -8,6 +8,7 @@ grid: objective i's score is the probability share of its tokens at the first co
     python benchmarks/objectives_scale.py [--steps 150] [--objectives 2 3 5 10] [--init default|paper]
         [--sampling vertex|uniform] [--learning-rate 3e-2] [--beta 0.1] [--support simplex|labelled] [--r 4]
         [--loss-type sigmoid|hinge|ipo] [--aggregation linear|tchebycheff|smooth_tchebycheff]
+        [--target-modules o_proj down_proj] [--layers 1]
 
 Defaults: the adapter's default initialisation, a preference per pair drawn with the paper's vertex bias (a corner
 of the simplex with probability 0.3), lr 3e-2, DPO beta 0.1 (TRL's default; the measurements before issue 11's
@@ -16,7 +17,8 @@ BENCHMARKS.md.
 
 Columns: ``mono min`` is the weakest objective's Spearman on the grid and ``ceiling`` the most that grid's ties allow;
 ``rand min`` the same on 128 random preferences, ``exact`` what the log-linear policy fitted to the trained one
-(shares = softmax(t * lambda + b), ``sharp`` = t) reaches there with no error.
+(shares = softmax(t * lambda + b), ``sharp`` = t) reaches there with no error, ``lin R2`` how much of the trained
+policy's log-shares there any linear function of lambda explains.
 """
 
 from __future__ import annotations
@@ -134,6 +136,20 @@ def weakest_monotonicity(preferences: np.ndarray, scores: np.ndarray) -> float:
     return float(min(FrontResult(preferences, scores, scores[:, None, :], names).monotonicity().values()))
 
 
+def linear_share_r2(preferences: np.ndarray, shares: np.ndarray) -> float:
+    """How much of the variance of the centred log-shares any linear function of lambda explains (R^2).
+
+    A full m x m map, so each weight may move every objective's share: what it leaves is the part of the steering
+    that is not linear in the weights, which adapted modules whose inputs the adapter itself changes (a later
+    layer seeing an earlier one's update, products of two objectives' directions) add.
+    """
+    log_share = np.log(np.clip(shares, 1e-12, None))
+    centred = log_share - log_share.mean(1, keepdims=True)
+    design = np.concatenate([preferences, np.ones((len(preferences), 1))], 1)
+    residual = centred - design @ np.linalg.lstsq(design, centred, rcond=None)[0]
+    return float(1 - (residual**2).sum() / ((centred - centred.mean(0)) ** 2).sum())
+
+
 def exact_policy_spearman(preferences: np.ndarray, shares: np.ndarray) -> tuple[float, float]:
     """(the weakest Spearman the fitted log-linear policy reaches with no error, its sharpness t).
 
@@ -161,6 +177,8 @@ def run(
     r: int = 4,
     loss_type: str = "sigmoid",
     aggregation: str = "linear",
+    target_modules: list[str] | None = None,
+    layers: list[int] | None = None,
 ) -> dict:
     rng = random.Random(seed)
     tok = tokenizer()
@@ -192,7 +210,14 @@ def run(
             args=args,
             train_dataset=pairs(m, rng),
             processing_class=tok,
-            peft_config=PanaceaConfig(pref_dim=m, r=r, init_panacea_weights=INITS[init], task_type="CAUSAL_LM"),
+            peft_config=PanaceaConfig(
+                pref_dim=m,
+                r=r,
+                init_panacea_weights=INITS[init],
+                target_modules=target_modules,
+                layers_to_transform=layers,
+                task_type="CAUSAL_LM",
+            ),
         )
         start = time.perf_counter()
         trainer.train()
@@ -216,6 +241,7 @@ def run(
         "random_min_monotonicity": float(np.min(list(sampled_monotonicity.values()))),
         "random_exact": random_exact,
         "sharpness": sharpness,
+        "linear_r2": linear_share_r2(sampled.preferences, np.asarray(sampled.objectives)),
         "sparsity": result.sparsity(),
     }
 
@@ -235,6 +261,8 @@ def main() -> None:
     parser.add_argument("--r", type=int, default=4, help="shared rank k")
     parser.add_argument("--loss-type", choices=SUPPORTED_LOSS_TYPES, default="sigmoid", help="DPO loss_type")
     parser.add_argument("--aggregation", choices=AGGREGATIONS, default="linear")
+    parser.add_argument("--target-modules", nargs="+", help="target_modules (default: every projection)")
+    parser.add_argument("--layers", type=int, nargs="+", help="layers_to_transform (default: all)")
     args = parser.parse_args()
     rows = [
         run(
@@ -251,25 +279,28 @@ def main() -> None:
             args.r,
             args.loss_type,
             args.aggregation,
+            args.target_modules,
+            args.layers,
         )
         for m in args.objectives
     ]
     base = rows[0]
     print(
         f"{args.steps} steps of PanaceaDPOTrainer per m ({args.loss_type}, {args.aggregation}, beta {args.beta}, "
-        f"support {args.support}, seed {args.seed}), "
+        f"support {args.support}, lr {args.learning_rate}, seed {args.seed}, "
+        f"targets {args.target_modules or 'all projections'} in layers {args.layers or 'all'}), "
         "tiny random Llama, CPU; reference point 0; chance share 1/m"
     )
     print(
         f"{'m':>3} {'grid':>5} {'step ms':>8} {'vs m=' + str(base['m']):>8} {'HV':>9} {'inner prod':>10} "
-        f"{'mono mean':>9} {'mono min':>8} {'ceiling':>7} {'rand min':>8} {'exact':>6} {'sharp':>6} {'sparsity':>9}"
+        f"{'mono mean':>9} {'mono min':>8} {'ceiling':>7} {'rand min':>8} {'exact':>6} {'sharp':>6} {'lin R2':>6} {'sparsity':>9}"
     )
     for r in rows:
         print(
             f"{r['m']:>3} {r['grid']:>5} {r['step_ms']:8.1f} {r['step_ms'] / base['step_ms']:8.2f} "
             f"{r['hypervolume']:9.5f} {r['inner_product']:10.4f} {r['mean_monotonicity']:9.3f} "
             f"{r['min_monotonicity']:8.3f} {r['grid_ceiling']:7.3f} {r['random_min_monotonicity']:8.3f} "
-            f"{r['random_exact']:6.3f} {r['sharpness']:6.1f} {r['sparsity']:9.5f}"
+            f"{r['random_exact']:6.3f} {r['sharpness']:6.1f} {r['linear_r2']:6.3f} {r['sparsity']:9.5f}"
         )
 
 
