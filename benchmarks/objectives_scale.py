@@ -114,6 +114,12 @@ def spearman_ceiling(grid: torch.Tensor) -> float:
     return float(spearmanr(weights, np.argsort(np.argsort(weights, kind="stable"))).statistic)
 
 
+def centred_log_shares(shares: np.ndarray) -> np.ndarray:
+    """Log-shares minus their mean over objectives: softmax logits are only known up to that constant."""
+    log_share = np.log(np.clip(shares, 1e-12, None))
+    return log_share - log_share.mean(1, keepdims=True)
+
+
 def exact_policy(preferences: np.ndarray, shares: np.ndarray) -> tuple[float, np.ndarray]:
     """The log-linear policy nearest the trained one, shares = softmax(t * lambda + b): its t and centred b.
 
@@ -122,8 +128,7 @@ def exact_policy(preferences: np.ndarray, shares: np.ndarray) -> tuple[float, np
     The fit is least squares on the centred log-shares of ``shares`` (here means over the evaluation prompts).
     """
     m = preferences.shape[1]
-    log_share = np.log(np.clip(shares, 1e-12, None))
-    centred = log_share - log_share.mean(1, keepdims=True)
+    centred = centred_log_shares(shares)
     # centred_i = t * (lambda_i - 1/m) + (b_i - mean b): one slope for all objectives, one intercept per objective
     design = np.concatenate([(preferences - 1 / m).reshape(-1, 1), np.tile(np.eye(m), (len(preferences), 1))], 1)
     solution = np.linalg.lstsq(design, centred.reshape(-1), rcond=None)[0]
@@ -143,8 +148,7 @@ def linear_share_r2(preferences: np.ndarray, shares: np.ndarray) -> float:
     that is not linear in the weights at all (shares equal to the weights, whose log-shares are log lambda, leave
     about 30% on the benchmark's random preferences).
     """
-    log_share = np.log(np.clip(shares, 1e-12, None))
-    centred = log_share - log_share.mean(1, keepdims=True)
+    centred = centred_log_shares(shares)
     design = np.concatenate([preferences, np.ones((len(preferences), 1))], 1)
     residual = centred - design @ np.linalg.lstsq(design, centred, rcond=None)[0]
     return float(1 - (residual**2).sum() / ((centred - centred.mean(0)) ** 2).sum())
