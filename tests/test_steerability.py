@@ -1,5 +1,6 @@
 """A tiny model trained with PanaceaDPOTrainer must be steerable: more weight on objective 1, more of its tokens."""
 
+import functools
 import importlib.util
 import random
 import warnings
@@ -91,17 +92,35 @@ def objectives_scale():
     return module
 
 
+@functools.cache
+def scale_run(m: int, support: str, beta: float = 0.1, last_layer: bool = False) -> dict:
+    """One seed-0, 150-step run of the objectives-scale benchmark, shared by the tests that compare against it.
+
+    ``last_layer``: BENCHMARKS.md's many-objective recipe, the adapter only on the last layer's o_proj and down_proj
+    at lr 0.1; otherwise the script's defaults (every projection, lr 3e-2).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return objectives_scale().run(
+            m,
+            150,
+            0,
+            "default",
+            learning_rate=0.1 if last_layer else 3e-2,
+            granularity="sample",
+            sampling="vertex",
+            support=support,
+            beta=beta,
+            target_modules=["o_proj", "down_proj"] if last_layer else None,
+            layers=[1] if last_layer else None,
+        )
+
+
 def test_ten_objectives_steer_best_with_labelled_support_and_trls_dpo_beta():
     """The benchmark's ten-objective task (each pair labels 2 objectives), 150 steps, seed 0, as BENCHMARKS.md: its
     new settings (labelled support, beta 0.1) against whole-simplex draws and against the old beta 1."""
-    bench = objectives_scale()
-
-    def train(support: str, beta: float) -> dict:
-        return bench.run(10, 150, 0, "default", 3e-2, "sample", "vertex", support=support, beta=beta)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        labelled, simplex, old_beta = train("labelled", 0.1), train("simplex", 0.1), train("labelled", 1.0)
+    labelled, simplex = scale_run(10, "labelled"), scale_run(10, "simplex")
+    old_beta = scale_run(10, "labelled", beta=1.0)
     # grid Spearman is capped at 0.669 by ties at m = 10; seed 0 gave 0.655 / 0.362 / 0.518
     assert labelled["min_monotonicity"] > 0.6, labelled
     assert labelled["min_monotonicity"] > simplex["min_monotonicity"] + 0.1, (labelled, simplex)
@@ -114,16 +133,8 @@ def test_the_last_layers_output_projections_order_ten_objectives_as_far_as_the_g
     0.1. At m = 10 every objective's grid Spearman reaches the ceiling the grid's ties allow, which the default
     targets (every projection, lr 3e-2) miss; at m = 5 the weakest objective passes 0.8 on the grid and on random
     preferences."""
-    bench = objectives_scale()
-
-    def train(m: int, support: str, **recipe) -> dict:
-        return bench.run(m, 150, 0, "default", support=support, granularity="sample", sampling="vertex", **recipe)
-
-    last_layer = {"learning_rate": 0.1, "target_modules": ["o_proj", "down_proj"], "layers": [1]}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ten, ten_default = train(10, "labelled", **last_layer), train(10, "labelled", learning_rate=3e-2)
-        five = train(5, "simplex", **last_layer)
+    ten, ten_default = scale_run(10, "labelled", last_layer=True), scale_run(10, "labelled")
+    five = scale_run(5, "simplex", last_layer=True)
     # seed 0 gave 0.669 (the ceiling) against 0.637, and 0.865 / 0.858 at m = 5
     assert ten["min_monotonicity"] == pytest.approx(ten["grid_ceiling"], abs=1e-3), ten
     assert ten_default["min_monotonicity"] < ten["grid_ceiling"] - 0.02, ten_default
