@@ -27,6 +27,7 @@ much of the trained policy's log-shares there any linear function of lambda expl
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import time
 import warnings
@@ -297,6 +298,10 @@ def main() -> None:
         "--temperature", type=float, default=1.0, help="softmax temperature of the scores (above 1: less saturated)"
     )
     args = parser.parse_args()
+    if not math.isfinite(args.temperature) or args.temperature <= 0:
+        parser.error(
+            f"--temperature must be a finite number > 0 (1 scores the model as it is), got {args.temperature}"
+        )
     rows = [
         run(
             m,

@@ -196,3 +196,24 @@ def test_linear_fit_spearman_keeps_what_is_linear_in_the_weights_and_drops_the_r
     )
     assert bench.weakest_monotonicity(preferences, preferences) == pytest.approx(1.0)
     assert bench.linear_fit_spearman(preferences, preferences) < 0.9  # 0.87
+
+
+def test_objectives_scale_temperature_softens_the_scores_and_refuses_non_positive_values(monkeypatch, capsys):
+    """``--temperature`` scores the same model at softmax(logits / T): above 1 its shares are nearer uniform; 0, a
+    negative or a non-finite value is refused before anything is trained."""
+    from peft import get_peft_model
+
+    bench = objectives_scale()
+    model = get_peft_model(bench.model(0), PanaceaConfig(pref_dim=3, init_panacea_weights=False)).eval()
+    preferences = preference_grid(3, 3)
+
+    def spread(temperature: float) -> float:
+        result = bench.front(model, bench.tokenizer(), 3, random.Random(0), preferences, temperature)
+        return float(np.abs(np.asarray(result.objectives) - 1 / 3).mean())
+
+    assert spread(3.0) < 0.8 * spread(1.0)
+    for bad in ("0", "-1", "nan"):
+        monkeypatch.setattr("sys.argv", ["objectives_scale.py", "--temperature", bad])
+        with pytest.raises(SystemExit):
+            bench.main()
+        assert "--temperature must be a finite number > 0" in capsys.readouterr().err
