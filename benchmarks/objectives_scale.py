@@ -333,8 +333,8 @@ def main() -> None:
     )
     print(
         f"{'m':>3} {'grid':>5} {'step ms':>8} {'vs m=' + str(base['m']):>8} {'HV':>9} {'inner prod':>10} "
-        f"{'mono mean':>9} {'mono min':>8} {'ceiling':>7} {'rand min':>8} {'exact':>6} {'sharp':>6} {'lin R2':>6} "
-        f"{'sparsity':>9}"
+        f"{'mono mean':>9} {'mono min':>8} {'ceiling':>7} {'rand min':>8} {'lin fit':>7} {'exact':>6} {'sharp':>6} "
+        f"{'lin R2':>6} {'sparsity':>9}"
     )
     for r in rows:
         print(
