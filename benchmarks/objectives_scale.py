@@ -126,6 +126,12 @@ def centred_log_shares(shares: np.ndarray) -> np.ndarray:
     return log_share - log_share.mean(1, keepdims=True)
 
 
+def softmax_shares(logits: np.ndarray) -> np.ndarray:
+    """Each row's shares from its log-shares (shifted by the row's max so exp cannot overflow)."""
+    weights = np.exp(logits - logits.max(1, keepdims=True))
+    return weights / weights.sum(1, keepdims=True)
+
+
 def exact_policy(preferences: np.ndarray, shares: np.ndarray) -> tuple[float, np.ndarray]:
     """The log-linear policy nearest the trained one, shares = softmax(t * lambda + b): its t and centred b.
 
@@ -172,9 +178,7 @@ def linear_fit_spearman(preferences: np.ndarray, shares: np.ndarray) -> float:
     """The weakest Spearman of the policy whose log-shares are the linear fit: the trained one without its
     non-linear part. Near the trained policy's own figure, the error is in the linear map (uneven slopes,
     cross-effects, sharpness), not in what no linear map can express."""
-    fitted = linear_log_shares(preferences, shares)[1]
-    fitted_shares = np.exp(fitted - fitted.max(1, keepdims=True))
-    return weakest_monotonicity(preferences, fitted_shares / fitted_shares.sum(1, keepdims=True))
+    return weakest_monotonicity(preferences, softmax_shares(linear_log_shares(preferences, shares)[1]))
 
 
 def exact_policy_spearman(preferences: np.ndarray, shares: np.ndarray) -> tuple[float, float]:
@@ -185,9 +189,7 @@ def exact_policy_spearman(preferences: np.ndarray, shares: np.ndarray) -> tuple[
     a policy of that form and sharpness can go, not a bound on the metric (shares equal to the weights score 1).
     """
     sharpness, offsets = exact_policy(preferences, shares)
-    logits = sharpness * preferences + offsets
-    exact = np.exp(logits - logits.max(1, keepdims=True))
-    return weakest_monotonicity(preferences, exact / exact.sum(1, keepdims=True)), sharpness
+    return weakest_monotonicity(preferences, softmax_shares(sharpness * preferences + offsets)), sharpness
 
 
 def run(
@@ -258,7 +260,8 @@ def run(
         trainer.model, tok, m, rng, PreferenceSampler(m, seed=1234).sample(RANDOM_PREFERENCES), temperature
     )
     sampled_monotonicity = sampled.monotonicity()
-    random_exact, sharpness = exact_policy_spearman(sampled.preferences, np.asarray(sampled.objectives))
+    sampled_shares = np.asarray(sampled.objectives)
+    random_exact, sharpness = exact_policy_spearman(sampled.preferences, sampled_shares)
     return {
         "m": m,
         "grid": len(result.preferences),
@@ -271,8 +274,8 @@ def run(
         "random_min_monotonicity": float(np.min(list(sampled_monotonicity.values()))),
         "random_exact": random_exact,
         "sharpness": sharpness,
-        "linear_r2": linear_share_r2(sampled.preferences, np.asarray(sampled.objectives)),
-        "linear_fit": linear_fit_spearman(sampled.preferences, np.asarray(sampled.objectives)),
+        "linear_r2": linear_share_r2(sampled.preferences, sampled_shares),
+        "linear_fit": linear_fit_spearman(sampled.preferences, sampled_shares),
         "sparsity": result.sparsity(),
     }
 

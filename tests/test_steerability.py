@@ -169,12 +169,8 @@ def test_linear_share_r2_is_one_for_log_shares_linear_in_the_weights_and_lower_o
     preferences = PreferenceSampler(10, seed=1234).sample(128).numpy()
     crosstalk = np.random.default_rng(0).normal(size=(10, 10)) * 5
 
-    def shares(logits: np.ndarray) -> np.ndarray:
-        weights = np.exp(logits - logits.max(1, keepdims=True))
-        return weights / weights.sum(1, keepdims=True)
-
     linear = preferences @ crosstalk
-    assert bench.linear_share_r2(preferences, shares(linear)) == pytest.approx(1.0, abs=1e-9)
+    assert bench.linear_share_r2(preferences, bench.softmax_shares(linear)) == pytest.approx(1.0, abs=1e-9)
     assert bench.linear_share_r2(preferences, preferences) < 0.8  # 0.70
 
 
@@ -186,11 +182,7 @@ def test_linear_fit_spearman_keeps_what_is_linear_in_the_weights_and_drops_the_r
     rng = np.random.default_rng(0)
     slopes = np.diag(rng.uniform(10, 25, size=10)) + rng.normal(size=(10, 10)) * 3
 
-    def shares(logits: np.ndarray) -> np.ndarray:
-        weights = np.exp(logits - logits.max(1, keepdims=True))
-        return weights / weights.sum(1, keepdims=True)
-
-    uneven = shares(preferences @ slopes)
+    uneven = bench.softmax_shares(preferences @ slopes)
     assert bench.linear_fit_spearman(preferences, uneven) == pytest.approx(
         bench.weakest_monotonicity(preferences, uneven), abs=1e-9
     )
